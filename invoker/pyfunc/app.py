@@ -1,0 +1,168 @@
+"""The ASGI application the server runs: probes, limits and errors around one style adapter.
+
+Order per request: liveness/readiness probes (never reach user code) → concurrency cap
+(503 + Retry-After) → body limit (413 before the body is read past it) → the adapter,
+within the per-request timeout (504) → any exception becomes a generic 500 whose only
+detail is a request id; the traceback goes to the log with that id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+
+from .config import Config
+from .http import HTTPError, Receive, Request, Response, Scope, Send, send_response
+from .styles import Adapter
+
+log = logging.getLogger("pyfunc")
+
+#: Probe paths of every style (seed pyfunc: /healthz/*; Knative: /health/*; handler template: /_/ready).
+PROBES = {
+    "/healthz/live": "alive",
+    "/healthz/ready": "ready",
+    "/health/liveness": "alive",
+    "/health/readiness": "ready",
+    "/_/ready": "ready",
+}
+
+
+class App:
+    """ASGI 3 application serving ``adapter`` under ``config``'s limits."""
+
+    def __init__(self, adapter: Adapter, config: Config) -> None:
+        self.adapter = adapter
+        self.max_body = config.max_body
+        self.timeout = config.timeout or None
+        self.max_concurrency = config.max_concurrency
+        self.inflight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            probe = PROBES.get(scope["path"])
+            if probe is not None:
+                await self._probe(probe, send)
+            elif self.max_concurrency and self.inflight >= self.max_concurrency:
+                await send_response(send, HTTPError(503, "too many requests in flight, retry shortly",
+                                                    [(b"retry-after", b"1")]).response())
+            else:
+                self.inflight += 1
+                try:
+                    await self._invoke(scope, receive, send)
+                finally:
+                    self.inflight -= 1
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            if self.adapter.streaming:
+                work = self.adapter.asgi(scope, _limited(receive, self.max_body), tracked_send)
+            else:
+                work = self._respond(scope, receive, send)
+            if self.timeout is None:
+                await work
+            else:
+                await asyncio.wait_for(work, self.timeout)
+        except HTTPError as exc:
+            if not started:
+                await send_response(send, exc.response())
+        except asyncio.TimeoutError:
+            log.error("request %s %s timed out after %ss [request_id=%s]",
+                      scope["method"], scope["path"], self.timeout, _request_id(scope))
+            if not started:
+                await send_response(send, HTTPError(504, "the function did not answer in time").response())
+        except Exception:
+            request_id = _request_id(scope)
+            log.exception("%s raised while handling %s %s [request_id=%s]",
+                          self.adapter.target.name, scope["method"], scope["path"], request_id)
+            if not started:
+                headers = [(b"x-request-id", request_id.encode("latin-1")), *self.adapter.error_headers]
+                await send_response(send, Response.text(f"Internal Server Error (request id {request_id})\n", 500, headers))
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_body(scope, receive, self.max_body)
+        response = await self.adapter.respond(Request(scope, body))
+        await send_response(send, response)
+
+    async def _probe(self, probe: str, send: Send) -> None:
+        try:
+            ok, message = getattr(self.adapter, probe)()
+        except Exception as exc:
+            log.exception("%s() check raised", probe)
+            ok, message = False, f"{probe} check raised {type(exc).__name__}"
+        await send_response(send, Response.text((message or ("OK" if ok else "not ready")) + "\n", 200 if ok else 503))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.adapter.start(dict(os.environ))
+                except Exception as exc:
+                    log.exception("start() of %s failed", self.adapter.target.name)
+                    await send({"type": "lifespan.startup.failed",
+                                "message": f"the function's start() raised {type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.adapter.stop()
+                except Exception:
+                    log.exception("stop() of %s failed", self.adapter.target.name)
+                self.adapter.runner.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body; HTTPError(413) as soon as it would pass ``limit`` bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and limit and int(value) > limit:
+            raise HTTPError(413, f"request body larger than {limit} bytes")
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if limit and size > limit:
+                raise HTTPError(413, f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` for streaming adapters, raising HTTPError(413) past ``limit`` bytes."""
+    size = 0
+
+    async def limited_receive() -> dict:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if limit and size > limit:
+            raise HTTPError(413, f"request body larger than {limit} bytes")
+        return message
+
+    return limited_receive
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("latin-1")[:128]
+    return uuid.uuid4().hex

@@ -1,0 +1,106 @@
+"""CloudEvents over HTTP (binary and structured mode) through the ``cloudevents`` SDK 1.x API.
+
+Imported only by styles that take events. Every parse failure becomes HTTPError(400) with
+the reason, never a 500 (reference/function-styles.md section 5). Replies get a fresh ``id``
+and ``time`` (the old invoker echoed the incoming ones) and use the request's content mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from cloudevents.exceptions import GenericException
+from cloudevents.http import CloudEvent, from_http, to_binary, to_structured
+
+from .http import HTTPError, Request, Response
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+REQUIRED = ("specversion", "id", "source", "type")
+HOW_TO_SEND = (
+    "send a CloudEvent: binary mode with ce-specversion, ce-id, ce-source and ce-type headers, "
+    f"or structured mode with Content-Type: {STRUCTURED} and the event as a JSON object"
+)
+
+
+def is_cloudevent(request: Request) -> bool:
+    """True when the request carries a CloudEvent in either content mode."""
+    headers = request.headers
+    return "ce-specversion" in headers or headers.get("content-type", "").startswith(STRUCTURED)
+
+
+def parse(request: Request) -> CloudEvent:
+    """The CloudEvent in ``request``. Raises HTTPError(400) saying what is wrong and how to send one."""
+    headers = request.headers
+    content_type = headers.get("content-type", "")
+    if content_type.startswith(BATCH):
+        raise HTTPError(400, f"CloudEvents batch mode is not supported: {HOW_TO_SEND}")
+    if not is_cloudevent(request):
+        raise HTTPError(400, f"not a CloudEvent: {HOW_TO_SEND}")
+    if "ce-specversion" not in headers:
+        _check_structured(request.body)
+    else:
+        missing = [f"ce-{name}" for name in REQUIRED if f"ce-{name}" not in headers]
+        if missing:
+            raise HTTPError(400, f"CloudEvent is missing required headers {', '.join(missing)}: {HOW_TO_SEND}")
+        if headers["ce-specversion"] not in ("1.0", "0.3"):
+            raise HTTPError(400, f"unsupported ce-specversion {headers['ce-specversion']!r}: use 1.0")
+    try:
+        return from_http(headers, request.body)
+    except (GenericException, ValueError, TypeError, AttributeError, KeyError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, f"malformed CloudEvent: {exc}") from None
+
+
+def _check_structured(body: bytes) -> None:
+    import json
+
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, f"structured CloudEvent body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise HTTPError(400, f"structured CloudEvent body must be a JSON object, got {type(document).__name__}")
+    missing = [name for name in REQUIRED if name not in document]
+    if missing:
+        raise HTTPError(400, f"CloudEvent is missing required attributes {', '.join(missing)}: {HOW_TO_SEND}")
+    if document["specversion"] not in ("1.0", "0.3"):
+        raise HTTPError(400, f"unsupported specversion {document['specversion']!r}: use 1.0")
+
+
+def attributes(event: CloudEvent) -> dict[str, Any]:
+    """A mutable copy of the event's attributes (the pyfunc ``attributes`` parameter)."""
+    return dict(event.get_attributes())
+
+
+def reply(value: Any, request: Request, function_name: str) -> Response:
+    """The HTTP answer carrying the CloudEvent a function returned.
+
+    ``value`` is a CloudEvent, or ``(attributes, data)``; ``id`` and ``time`` are always
+    fresh. Structured requests get structured replies, others binary. Raises TypeError
+    when the attributes lack ``type`` or ``source`` (the function's bug: a 500).
+    """
+    if isinstance(value, CloudEvent):
+        attrs, data = attributes(value), value.get_data()
+    else:
+        attrs, data = value
+        attrs = dict(attrs)
+    missing = [name for name in ("type", "source") if not attrs.get(name)]
+    if missing:
+        raise TypeError(f"{function_name} replied with a CloudEvent without {' and '.join(missing)}")
+    for fresh in ("id", "time"):
+        attrs.pop(fresh, None)
+    event = CloudEvent(attrs, data)
+    structured = request.headers.get("content-type", "").startswith(STRUCTURED)
+    headers, body = (to_structured if structured else to_binary)(event)
+    return Response(200, _raw(headers), body if isinstance(body, bytes) else str(body).encode("utf-8"))
+
+
+def is_reply(value: Any) -> bool:
+    """True for what a CloudEvent function returns to send an event back."""
+    return isinstance(value, CloudEvent) or (
+        isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Mapping)
+    )
+
+
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]

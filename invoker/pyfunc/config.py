@@ -1,0 +1,209 @@
+"""The invoker's one configuration object, built from command-line flags and the environment.
+
+Precedence, written once (README "Configuration" repeats it):
+
+* Which function: ``--target``/``--source`` flags > ``BP_FUNCTION`` (``module.function``) >
+  ``MODULE_NAME``/``FUNCTION_NAME`` > ``FUNCTION_TARGET``/``FUNCTION_SOURCE`` (Functions
+  Framework) > discovery where each style keeps its code (see ``pyfunc.discovery``).
+* Which style: ``--signature-type`` flag > ``FUNCTION_SIGNATURE_TYPE`` > what the module
+  shows (decorator, ``new`` factory, parameter names) — see ``pyfunc.styles``.
+* Where to listen: ``--host``/``--port`` flags > ``LISTEN_ADDRESS`` (comma list, as Knative
+  func sets it) > ``HOST``/``PORT`` > ``0.0.0.0:8080`` and ``[::]:8080``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+
+SIGNATURE_TYPES = ("http", "event", "cloudevent", "typed")
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_BP_FUNCTION = re.compile(rf"^({_IDENTIFIER}(?:\.{_IDENTIFIER})*)\.({_IDENTIFIER})$")
+_MODULE = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*$")
+_FUNCTION = re.compile(rf"^{_IDENTIFIER}$")
+_TRUE = {"1", "true", "yes", "on"}
+
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the invoker needs to load and serve one function.
+
+    Attributes:
+        search_dir: directory the function's module is imported from (``-s``; default cwd).
+        module: dotted module name to import from ``search_dir``, or None to discover.
+        function: attribute name of the function (or ``new`` factory), or None to discover.
+        source_file: a ``.py`` file to load by path (Functions Framework ``--source``).
+        signature_type: explicit style override, one of ``SIGNATURE_TYPES``, or None.
+        origin: which setting named the function, for ``check`` to explain.
+        addresses: ``(host, port)`` pairs to listen on; an IPv6 host has no brackets.
+        debug: verbose logs (``--debug``/``DEBUG``).
+        max_body: request body limit in bytes (``PYFUNC_MAX_BODY``); 413 beyond it.
+        timeout: per-request limit in seconds (``PYFUNC_TIMEOUT``), 0 for none; 504 beyond.
+        max_workers: threads for sync functions (``MAX_WORKERS``).
+        max_concurrency: in-flight request cap (``PYFUNC_MAX_CONCURRENCY``), 0 for none; 503.
+        grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
+        log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
+    """
+
+    search_dir: Path
+    module: str | None = None
+    function: str | None = None
+    source_file: Path | None = None
+    signature_type: str | None = None
+    origin: str = "discovery"
+    addresses: tuple[tuple[str, int], ...] = (("0.0.0.0", DEFAULT_PORT), ("::", DEFAULT_PORT))
+    debug: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+    timeout: float = 0.0
+    max_workers: int = 50
+    max_concurrency: int = 1000
+    grace: float = 30.0
+    log_format: str = "text"
+
+    @classmethod
+    def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
+        """Build the configuration from parsed flags (``None`` values = not given) and env.
+
+        Raises ConfigError naming the setting and the accepted form.
+        """
+        flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        env = os.environ if env is None else env
+        search_dir = Path(str(flags.get("search_dir") or ".")).resolve()
+        if not search_dir.is_dir():
+            raise ConfigError(
+                f"Function directory {search_dir} does not exist",
+                fix="pass -s DIR with the directory that holds your function",
+            )
+        module, function, source_file, origin = _target(flags, env, search_dir)
+        signature = flags.get("signature_type") or env.get("FUNCTION_SIGNATURE_TYPE") or None
+        if signature is not None and signature not in SIGNATURE_TYPES:
+            raise ConfigError(
+                f"Unknown signature type {signature!r}",
+                fix=f"use one of: {', '.join(SIGNATURE_TYPES)} (--signature-type or FUNCTION_SIGNATURE_TYPE)",
+            )
+        log_format = env.get("PYFUNC_LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"PYFUNC_LOG_FORMAT={log_format!r} is not a log format", fix="use text or json")
+        return cls(
+            search_dir=search_dir,
+            module=module,
+            function=function,
+            source_file=source_file,
+            signature_type=str(signature) if signature else None,
+            origin=origin,
+            addresses=_addresses(flags, env),
+            debug=bool(flags.get("debug")) or env.get("DEBUG", "").lower() in _TRUE,
+            max_body=_number(env, "PYFUNC_MAX_BODY", DEFAULT_MAX_BODY, int),
+            timeout=_number(env, "PYFUNC_TIMEOUT", 0.0, float),
+            max_workers=max(1, _number(env, "MAX_WORKERS", 50, int)),
+            max_concurrency=_number(env, "PYFUNC_MAX_CONCURRENCY", 1000, int),
+            grace=_number(env, "PYFUNC_GRACE", 30.0, float),
+            log_format=log_format,
+        )
+
+
+def parse_bp_function(value: str, setting: str = "BP_FUNCTION") -> tuple[str, str]:
+    """Split ``package.module.function`` into ``(module, function)``.
+
+    Raises ConfigError for anything else (``x``, ``a..b``, ``../m.f``), naming ``setting``.
+    """
+    match = _BP_FUNCTION.match(value)
+    if not match:
+        raise ConfigError(
+            f"{setting}={value!r} is not a function reference",
+            detail="expected module.function: Python identifiers joined by single dots, e.g. func.main or pkg.handlers.main",
+            fix=f"set {setting} to the module (relative to the app directory, dots for packages) and the function name",
+        )
+    return match.group(1), match.group(2)
+
+
+def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Path):
+    """Return ``(module, function, source_file, origin)`` by the precedence in the module docstring."""
+    if flags.get("target") or flags.get("source"):
+        return (None, _function_name(str(flags["target"]), "--target") if flags.get("target") else None,
+                _source(str(flags["source"]), search_dir, "--source") if flags.get("source") else None,
+                "--target/--source")
+    if env.get("BP_FUNCTION"):
+        module, function = parse_bp_function(env["BP_FUNCTION"])
+        return module, function, None, "BP_FUNCTION"
+    if env.get("MODULE_NAME") or env.get("FUNCTION_NAME"):
+        module = env.get("MODULE_NAME") or None
+        if module is not None and not _MODULE.match(module):
+            raise ConfigError(
+                f"MODULE_NAME={module!r} is not a module name",
+                fix="use a Python module name without .py, dots for packages (e.g. func or pkg.handlers)",
+            )
+        function = env.get("FUNCTION_NAME") or None
+        if function is not None:
+            _function_name(function, "FUNCTION_NAME")
+        return module, function, None, "MODULE_NAME/FUNCTION_NAME"
+    if env.get("FUNCTION_TARGET") or env.get("FUNCTION_SOURCE"):
+        function = _function_name(env["FUNCTION_TARGET"], "FUNCTION_TARGET") if env.get("FUNCTION_TARGET") else None
+        source = _source(env.get("FUNCTION_SOURCE") or "main.py", search_dir, "FUNCTION_SOURCE")
+        return None, function, source, "FUNCTION_TARGET/FUNCTION_SOURCE"
+    return None, None, None, "discovery"
+
+
+def _function_name(value: str, setting: str) -> str:
+    if not _FUNCTION.match(value):
+        raise ConfigError(f"{setting}={value!r} is not a function name", fix="use a Python identifier, e.g. main")
+    return value
+
+
+def _source(value: str, search_dir: Path, setting: str) -> Path:
+    path = (search_dir / value).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"{setting}={value!r}: no such file {path}",
+            fix=f"point {setting} at the .py file that defines your function, relative to {search_dir}",
+        )
+    return path
+
+
+def _addresses(flags: Mapping[str, object], env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    if flags.get("host") or flags.get("port"):
+        port = _port(str(flags.get("port") or env.get("PORT") or DEFAULT_PORT), "--port")
+        return ((str(flags.get("host") or env.get("HOST") or "0.0.0.0").strip("[]"), port),)
+    if env.get("LISTEN_ADDRESS"):
+        return tuple(_address(item.strip()) for item in env["LISTEN_ADDRESS"].split(",") if item.strip())
+    port = _port(env.get("PORT") or str(DEFAULT_PORT), "PORT")
+    if env.get("HOST"):
+        return ((env["HOST"].strip("[]"), port),)
+    return (("0.0.0.0", port), ("::", port))
+
+
+def _address(item: str) -> tuple[str, int]:
+    host, sep, port = item.rpartition(":")
+    if not sep:
+        raise ConfigError(
+            f"LISTEN_ADDRESS entry {item!r} has no port",
+            fix="use host:port entries separated by commas, e.g. [::]:8080,0.0.0.0:8080",
+        )
+    return (host.strip("[]") or "0.0.0.0", _port(port, "LISTEN_ADDRESS"))
+
+
+def _port(value: str, setting: str) -> int:
+    if value.isdigit() and 0 < int(value) < 65536:
+        return int(value)
+    raise ConfigError(f"{setting}={value!r} is not a TCP port", fix="use a number from 1 to 65535")
+
+
+def _number(env: Mapping[str, str], name: str, default, kind):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number", fix=f"set {name} to a number (default {default})") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} is negative", fix=f"set {name} to 0 or more (default {default})")
+    return value

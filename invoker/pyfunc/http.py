@@ -1,0 +1,147 @@
+"""HTTP request and response as the invoker passes them between the server and a style adapter.
+
+The ASGI contract (scope, receive, send) is the server's side; ``Request`` is a buffered
+request, ``Response`` a complete answer. ``to_response`` turns what an HTTP function returns
+into a Response, accepting what Flask accepts (seed python-invoker-pyfunc, functions-framework).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Awaitable, Callable, MutableMapping
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+TEXT = b"text/plain; charset=utf-8"
+JSON = b"application/json"
+OCTETS = b"application/octet-stream"
+
+
+class HTTPError(Exception):
+    """An answer other than the function's own: ``status`` and a short ``reason`` for the client."""
+
+    def __init__(self, status: int, reason: str = "", headers: Headers | None = None) -> None:
+        super().__init__(reason or HTTPStatus(status).phrase)
+        self.status = status
+        self.reason = reason or HTTPStatus(status).phrase
+        self.headers = headers or []
+
+    def response(self) -> "Response":
+        return Response.text(self.reason + "\n", self.status, self.headers)
+
+
+class Request:
+    """A request whose body has been read: ``scope`` (ASGI HTTP scope) and ``body`` (bytes)."""
+
+    __slots__ = ("scope", "body", "_headers")
+
+    def __init__(self, scope: Scope, body: bytes) -> None:
+        self.scope = scope
+        self.body = body
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def method(self) -> str:
+        return self.scope["method"]
+
+    @property
+    def path(self) -> str:
+        return self.scope["path"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Header names lower-cased, repeated headers joined with ', ' (RFC 9110 5.3)."""
+        if self._headers is None:
+            merged: dict[str, str] = {}
+            for raw_name, raw_value in self.scope["headers"]:
+                name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+                merged[name] = f"{merged[name]}, {value}" if name in merged else value
+            self._headers = merged
+        return self._headers
+
+    def header(self, name: str) -> str | None:
+        """One header's value by lower-case name, or None."""
+        return self.headers.get(name)
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete HTTP answer: ``status``, ``headers`` (raw byte pairs), ``body``."""
+
+    status: int = 200
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, headers: Headers | None = None) -> "Response":
+        return cls(status, [(b"content-type", TEXT), *(headers or [])], text.encode("utf-8"))
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200, headers: Headers | None = None) -> "Response":
+        return cls(status, [(b"content-type", JSON), *(headers or [])], json.dumps(value).encode("utf-8"))
+
+
+async def send_response(send: Send, response: Response) -> None:
+    """Send ``response`` as the two ASGI messages; Content-Length is always set."""
+    headers = response.headers
+    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def to_response(value: Any, function_name: str) -> Response:
+    """Convert an HTTP function's return value to a Response.
+
+    Accepted: None (204, no body); str (text/plain); bytes (application/octet-stream);
+    dict/list/number/bool (JSON); ``(body, status)``, ``(body, headers)``,
+    ``(body, status, headers)`` with headers a dict or pairs; a Werkzeug/Flask Response;
+    a ``Response``. Raises TypeError naming the function and the type otherwise.
+    """
+    if isinstance(value, tuple):
+        return _from_tuple(value, function_name)
+    if value is None:
+        return Response(204)
+    if isinstance(value, str):
+        return Response(200, [(b"content-type", TEXT)], value.encode("utf-8"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(200, [(b"content-type", OCTETS)], bytes(value))
+    if isinstance(value, (dict, list, int, float, bool)):
+        return Response.json(value)
+    if isinstance(value, Response):
+        return value
+    if hasattr(value, "status_code") and hasattr(value, "get_data"):  # werkzeug.wrappers.Response
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in value.headers.items()
+                   if k.lower() != "content-length"]
+        return Response(value.status_code, headers, value.get_data())
+    raise TypeError(
+        f"{function_name} returned {type(value).__name__}; return str, bytes, a dict or list (JSON), "
+        "None, (body, status[, headers]) or a Flask/Werkzeug response"
+    )
+
+
+def _from_tuple(value: tuple, function_name: str) -> Response:
+    if len(value) == 3:
+        body, status, headers = value
+    elif len(value) == 2 and isinstance(value[1], int):
+        (body, status), headers = value, None
+    elif len(value) == 2:
+        (body, headers), status = value, None
+    else:
+        raise TypeError(f"{function_name} returned a tuple of {len(value)}; use (body, status[, headers])")
+    response = to_response(body, function_name)
+    if status is not None:
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise TypeError(f"{function_name} returned status {status!r}; use an int from 100 to 599")
+        response.status = status
+    if headers:
+        pairs = headers.items() if hasattr(headers, "items") else headers
+        extra = [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs]
+        names = {name for name, _ in extra}
+        response.headers = [h for h in response.headers if h[0] not in names] + extra
+    return response

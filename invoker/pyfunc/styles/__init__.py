@@ -1,0 +1,92 @@
+"""Which function in the module, and which style serves it.
+
+Precedence, written once (README "How the style is chosen" repeats it):
+
+1. The function: the name configured (``pyfunc.config``), else the first of
+   ``DEFAULT_NAMES`` the module defines, else the single public function some style claims;
+   several such functions are ambiguous and rejected with the candidates listed.
+2. The style: the first entry of ``STYLES`` whose ``claim`` accepts the function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from ..config import Config
+from ..errors import LoadError
+from ..loader import LoadedModule
+from . import pyfunc
+from .base import Adapter, Runner, Target
+
+#: (style name, claim(target) -> reason or None, adapter class), tried in order.
+STYLES: tuple[tuple[str, Callable[[Target], str | None], type[Adapter]], ...] = (
+    ("pyfunc", pyfunc.claim, pyfunc.PyfuncAdapter),
+)
+
+DEFAULT_NAMES = ("main",)
+
+
+def resolve(loaded: LoadedModule, config: Config, runner: Runner) -> Adapter:
+    """The adapter serving the module's function. Raises LoadError explaining a rejection."""
+    target = _target(loaded, config)
+    for style, claim, adapter in STYLES:
+        reason = claim(target)
+        if reason is not None:
+            return adapter(target, runner, reason)
+    # No style claims it: let the closest style explain why (pyfunc's parameter rules).
+    pyfunc.plan(target.obj, target.name)
+    raise LoadError(f"{target.name} in {target.where} matches no function style")
+
+
+def _target(loaded: LoadedModule, config: Config) -> Target:
+    module = loaded.module
+    if config.function is not None:
+        obj = getattr(module, config.function, None)
+        if obj is None or not callable(obj):
+            found = ", ".join(repr(n) for n in _public_functions(loaded)) or "no public functions"
+            raise LoadError(
+                f"Module {loaded.name!r} has no function {config.function!r}",
+                detail=f"{loaded.path} defines {found} (function named by {config.origin})",
+                fix="define that function, or point FUNCTION_NAME / BP_FUNCTION at one of those",
+            )
+        return _make_target(obj, config.function, loaded)
+    for name in DEFAULT_NAMES:
+        obj = getattr(module, name, None)
+        if obj is not None and callable(obj):
+            return _make_target(obj, name, loaded)
+    candidates = [t for t in (_make_target(getattr(module, n), n, loaded) for n in _public_functions(loaded))
+                  if any(claim(t) for _, claim, _ in STYLES)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        found = ", ".join(repr(n) for n in _public_functions(loaded)) or "no public functions"
+        raise LoadError(
+            f"Module {loaded.name!r} has no function to serve",
+            detail=f"{loaded.path} defines {found}; none is named {' or '.join(DEFAULT_NAMES)} "
+            f"or takes parameters pyfunc can supply ({pyfunc.ACCEPTED})",
+            fix="name your function main, or set FUNCTION_NAME / BP_FUNCTION to it",
+        )
+    listed = ", ".join(f"{t.name} (line {t.line})" for t in candidates)
+    raise LoadError(
+        f"Module {loaded.name!r} has several functions that could be served: {listed}",
+        fix="set FUNCTION_NAME (or BP_FUNCTION=module.function) to the one to serve, or prefix helpers with _",
+    )
+
+
+def _public_functions(loaded: LoadedModule) -> list[str]:
+    return [
+        name for name, obj in vars(loaded.module).items()
+        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == loaded.module.__name__
+    ]
+
+
+def _make_target(obj: Callable, name: str, loaded: LoadedModule) -> Target:
+    try:
+        line = inspect.getsourcelines(obj)[1]
+    except (OSError, TypeError):
+        line = 0
+    return Target(obj, name, loaded.name, loaded.path, line)
+
+
+__all__ = ["Adapter", "Runner", "Target", "STYLES", "resolve"]

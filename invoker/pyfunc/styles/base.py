@@ -1,0 +1,110 @@
+"""What every style adapter is: a user function wrapped so the server can call it.
+
+A style module provides ``claim(candidate) -> reason | None`` (does this object look like
+mine?) and an ``Adapter`` subclass. The server (``pyfunc.app``) only ever talks to Adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..http import Receive, Request, Response, Scope, Send
+
+
+@dataclass(frozen=True)
+class Target:
+    """The user's callable (function, or factory for instance styles) and where it lives.
+
+    ``obj`` the attribute, ``name`` its attribute name, ``module`` the dotted module name,
+    ``path`` the module file, ``line`` the definition line (0 when unknown).
+    """
+
+    obj: Callable[..., Any]
+    name: str
+    module: str
+    path: Path
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+
+class Runner:
+    """Runs user callables off the event loop when they are plain ``def`` (a bounded pool).
+
+    ``max_workers`` threads (MAX_WORKERS, seed handler-template: default 50); coroutine
+    functions are awaited on the loop. The pool is created on first use.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    def wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """An ``async`` callable that runs ``func`` the right way for its kind."""
+        if _is_async(func):
+            return func
+
+        async def in_thread(*args: Any, **kwargs: Any) -> Any:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="pyfunc")
+            call = functools.partial(func, *args, **kwargs) if kwargs else functools.partial(func, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+        return in_thread
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
+class Adapter:
+    """A user function served by the invoker.
+
+    Buffered adapters implement ``respond(request) -> Response``; streaming ones
+    (``streaming = True``) implement the ASGI ``asgi(scope, receive, send)``.
+    ``start``/``stop`` run at server start and after drain; ``alive``/``ready`` answer the
+    probes as ``(ok, message)``. ``describe`` says how the function will be called.
+    ``error_headers`` go on the generic 500 answer (Functions Framework: X-Google-Status).
+    """
+
+    style: str = ""
+    streaming: bool = False
+    error_headers: list[tuple[bytes, bytes]] = []
+
+    def __init__(self, target: Target, runner: Runner, reason: str) -> None:
+        self.target = target
+        self.runner = runner
+        self.reason = reason
+
+    async def respond(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+    async def start(self, env: dict[str, str]) -> None:
+        """Called once before the first request with a copy of the environment."""
+
+    async def stop(self) -> None:
+        """Called once after in-flight requests have drained."""
+
+    def alive(self) -> tuple[bool, str]:
+        return True, "OK"
+
+    def ready(self) -> tuple[bool, str]:
+        return True, "OK"
+
+    def describe(self) -> str:
+        return f"{self.target.name}(...)"

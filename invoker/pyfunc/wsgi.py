@@ -1,0 +1,59 @@
+"""A buffered request as a WSGI environ (PEP 3333), for styles that hand out a Flask request.
+
+Imported only when the resolved function takes a Flask request or headers: Flask and
+Werkzeug cost ~250 ms of cold start (reference/perf-baselines.md).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from typing import Any
+
+from .http import Request
+
+
+def environ(request: Request) -> dict[str, Any]:
+    """The WSGI environ for ``request``; header names become ``HTTP_*`` keys."""
+    scope = request.scope
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] or 80),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(len(request.body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in request.headers.items():
+        if name == "content-type":
+            env["CONTENT_TYPE"] = value
+        elif name != "content-length":
+            env["HTTP_" + name.upper().replace("-", "_")] = value
+    return env
+
+
+def flask_request(request: Request) -> Any:
+    """A ``flask.Request`` over ``request`` (the pyfunc ``req``/``request`` parameter)."""
+    from flask import Request as FlaskRequest
+
+    return FlaskRequest(environ(request))
+
+
+def headers(request: Request) -> Any:
+    """The request headers as ``werkzeug.datastructures.Headers`` (case-insensitive)."""
+    from werkzeug.datastructures import Headers
+
+    return Headers(list(request.headers.items()))
