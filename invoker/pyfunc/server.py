@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import importlib.util
 import logging
+import signal
 import socket
 
 from .config import Config
@@ -72,11 +73,19 @@ def serve(app, config: Config) -> None:
         ws="none",
     )
     server = uvicorn.Server(uconfig)
+    # uvicorn re-raises the signal it caught once it has drained; these handlers absorb it,
+    # so a SIGTERM drain ends with exit status 0 as Kubernetes and Knative expect.
+    for drained in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(drained, _drained)
     listening = ", ".join(_shown(s) for s in sockets)
     log.info("serving %s on %s", getattr(app.adapter, "describe", lambda: "")(), listening)
     server.run(sockets=sockets)
     if not server.started:
         raise SystemExit(3)
+
+
+def _drained(signum: int, frame: object) -> None:
+    log.info("stopped after %s", signal.Signals(signum).name)
 
 
 def _shown(sock: socket.socket) -> str:

@@ -1,0 +1,167 @@
+"""Build: contribute the function's layers and launch process (Buildpack API 0.10, bin/build).
+
+Layers (seed python-function-buildpack, "Behaviour"):
+
+| layer         | types               | holds                                                  |
+|---------------|---------------------|--------------------------------------------------------|
+| invoker       | launch, cache       | pyfunc and its dependencies, on PYTHONPATH (appended)  |
+| dependencies  | launch, cache       | the app's requirements.txt, on PYTHONPATH (prepended)  |
+| function-env  | launch              | func.yaml envs and the resolved function, as defaults  |
+| validation    | build               | the report of ``python -m pyfunc check`` (every build) |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from . import funcyaml, function, pip
+from .context import Context
+from .errors import BuildpackError
+from .launch import Launch, Process
+from .layers import Layer, LayerEnv, Types
+from .log import Log
+
+NAME = "pyfunc Python Function Buildpack"
+WEB = Process("web", ("python", "-m", "pyfunc", "start"), default=True)
+
+
+def build(ctx: Context, log: Log) -> None:
+    start = time.monotonic()
+    log.title(NAME, _version(ctx))
+    env = {**ctx.env, **{name: value for name in pip.SETTINGS if (value := ctx.setting(name))}}
+
+    log.step("Resolving function")
+    config = funcyaml.load(ctx.app_dir, ctx.setting)
+    envs = config.envs if config else {}
+    for skipped in config.skipped if config else []:
+        log.warn(f"func.yaml env skipped: {skipped}")
+    defaults, shown = function.launch_defaults(ctx.setting("BP_FUNCTION"), envs)
+    log.detail(f"Function: {shown}")
+
+    invoker = _invoker(ctx, log, env)
+    dependencies = _dependencies(ctx, log, env)
+    launch_env = {**envs, **defaults}
+    _function_env(ctx, log, launch_env)
+    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], launch_env)
+
+    Launch([WEB]).write(ctx.layers_dir)
+    log.step("Assigning launch processes:")
+    log.detail(f"{WEB.type} (default): {WEB.shown()}")
+    log.step(f"Build completed in {time.monotonic() - start:.3f}s")
+
+
+def _version(ctx: Context) -> str:
+    for line in (ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("version"):
+            return line.split("=", 1)[1].strip().strip('"')
+    return "unknown"
+
+
+def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
+    """The invoker layer: reused while the invoker wheel's content, its dependencies and Python are unchanged."""
+    wheel = _invoker_wheel(ctx)
+    with zipfile.ZipFile(wheel) as archive:
+        record = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+        digest = hashlib.sha256(archive.read(record)).hexdigest()
+    expected = {"invoker": wheel.name, "record-sha256": digest, "python": pip.python_version(),
+                "arch": platform.machine()}
+    layer = Layer(ctx.layers_dir, "invoker", Types(launch=True, cache=True))
+    packages = layer.path / "packages"
+    with log.timed("Installing invoker"):
+        reusable, why = layer.reusable(expected)
+        if reusable:
+            log.detail(f"Reusing cached layer {layer.path} ({why})")
+        else:
+            log.detail(f"Installing {wheel.name} into {layer.path} ({why})")
+            layer.reset()
+            args = ["--find-links", str(wheel.parent)]
+            wheelhouse = ctx.buildpack_dir / "wheelhouse"
+            if wheelhouse.is_dir():
+                args += ["--find-links", str(wheelhouse)]
+            pip.install(packages, [*args, str(wheel)], log, ctx.app_dir, env, "the invoker")
+        launch_env = LayerEnv()
+        launch_env.append("PYTHONPATH", str(packages), os.pathsep)
+        layer.commit(expected, launch_env)
+    return packages
+
+
+def _invoker_wheel(ctx: Context) -> Path:
+    wheels = sorted((ctx.buildpack_dir / "wheels").glob("pyfunc-*.whl"))
+    if not wheels:
+        raise BuildpackError(
+            f"The buildpack at {ctx.buildpack_dir} has no invoker wheel",
+            detail="wheels/pyfunc-*.whl is made when the buildpack is packaged",
+            fix="use the packaged buildpack (make buildpack, or make package for a .cnb), not the source tree",
+        )
+    return wheels[-1]
+
+
+def _dependencies(ctx: Context, log: Log, env: dict[str, str]) -> Path | None:
+    """The dependencies layer, for an app with requirements.txt; keyed by its hash and Python."""
+    requirements = ctx.app_dir / "requirements.txt"
+    layer = Layer(ctx.layers_dir, "dependencies", Types(launch=True, cache=True))
+    if not requirements.is_file():
+        log.step("Installing dependencies")
+        log.detail("No requirements.txt: skipping")
+        return None
+    expected = {"requirements-sha256": hashlib.sha256(requirements.read_bytes()).hexdigest(),
+                "python": pip.python_version(), "arch": platform.machine()}
+    packages = layer.path / "packages"
+    with log.timed("Installing dependencies"):
+        reusable, why = layer.reusable(expected)
+        if reusable:
+            log.detail(f"Reusing cached layer {layer.path} ({why})")
+        else:
+            log.detail(f"Installing requirements.txt into {layer.path} ({why})")
+            layer.reset()
+            pip.install(packages, ["-r", str(requirements)], log, ctx.app_dir, env, "requirements.txt")
+        launch_env = LayerEnv()
+        launch_env.prepend("PYTHONPATH", str(packages), os.pathsep)
+        layer.commit(expected, launch_env)
+    return packages
+
+
+def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> None:
+    """The function-env layer: every env as a launch default, so deploy-time env still overrides."""
+    layer = Layer(ctx.layers_dir, "function-env", Types(launch=True))
+    layer.reset()
+    env = LayerEnv()
+    for name, value in launch_env.items():
+        env.default(name, value)
+    layer.commit({}, env)
+    log.step("Configuring launch environment")
+    for name in launch_env:
+        log.detail(f"{name} (default)")
+    if not launch_env:
+        log.detail("No function envs")
+
+
+def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: dict[str, str]) -> None:
+    """The validation layer: import the function as the image will (``python -m pyfunc check``)."""
+    layer = Layer(ctx.layers_dir, "validation", Types(build=True))
+    layer.reset()
+    check_env = {k: v for k, v in env.items() if k not in ("BP_FUNCTION", "PYTHONPATH")}
+    check_env.update(launch_env)
+    check_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+    check_env["PYTHONDONTWRITEBYTECODE"] = "1"
+    with log.timed("Validating function"):
+        process = subprocess.run([sys.executable, "-m", "pyfunc", "check", "-s", str(ctx.app_dir)],
+                                 cwd=ctx.app_dir, env=check_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, errors="replace")
+        (layer.path / "check.txt").write_text(process.stdout, encoding="utf-8")
+        if process.returncode != 0:
+            report = process.stdout.strip().splitlines()
+            raise BuildpackError(
+                "The function failed validation (python -m pyfunc check)",
+                detail="\n".join(line for line in report if not line.startswith("pyfunc check: FAILED")),
+            )
+        for line in process.stdout.strip().splitlines()[1:]:
+            log.detail(line.strip())
+    layer.commit({})

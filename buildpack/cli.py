@@ -1,0 +1,60 @@
+"""Run a phase and map its outcome to the lifecycle's exit codes (Buildpack API 0.10).
+
+detect: 0 pass, 100 fail. build: 0 ok, 1 a BuildpackError (message, no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .context import Context
+from .errors import BuildpackError
+
+DETECT_FAIL = 100
+BUILD_ERROR = 1
+
+
+def main(argv: list[str]) -> None:
+    phase, args = (argv[0], argv[1:]) if argv else ("", [])
+    if phase == "detect":
+        code = run_detect(Context.for_detect(args))
+    elif phase == "build":
+        code = run_build(Context.for_build(args))
+    else:
+        print("usage: buildpack detect|build [args]", file=sys.stderr)
+        code = 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # interpreter teardown costs more than the phase (perf-baselines.md)
+
+
+def run_detect(ctx: Context) -> int:
+    from .detect import detect
+
+    result = detect(ctx)
+    print(f"pyfunc/python-function: {result.reason}")
+    if not result.passed:
+        return DETECT_FAIL
+    if ctx.plan_path is not None:
+        import toml
+
+        from .plan import build_plan
+
+        ctx.plan_path.write_text(toml.dumps(build_plan()), encoding="utf-8")
+    return 0
+
+
+def run_build(ctx: Context) -> int:
+    from .build import build
+    from .log import Log
+
+    log = Log(ctx.setting("BP_LOG_LEVEL"))
+    try:
+        build(ctx, log)
+    except BuildpackError as exc:
+        print("", file=sys.stderr)
+        for number, line in enumerate(str(exc).splitlines()):
+            print(f"{'ERROR: ' if number == 0 else '       '}{line}", file=sys.stderr)
+        return BUILD_ERROR
+    return 0

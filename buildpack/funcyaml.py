@@ -1,0 +1,159 @@
+"""Read func.yaml (Knative func) leniently, validate it against the shipped JSON Schema.
+
+Errors name the field path and line (``run.envs[0].name (line 7)``). Unknown fields are
+tolerated. Envs come from ``envs`` (older specVersions) and ``run.envs`` (0.34+);
+``{{ env:NAME }}`` is resolved from the build env; ``{{ secret:... }}`` and
+``{{ configMap:... }}`` are deploy-time references and never written (reference sheet).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import BuildpackError
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "func.yaml.schema.json"
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+_TEMPLATE = re.compile(r"^\{\{\s*(\w+)\s*:\s*([^}]*?)\s*\}\}$")
+_FIX = "correct func.yaml (see https://github.com/knative/func/blob/main/docs/reference/func_yaml.md)"
+
+
+@dataclass
+class FuncYaml:
+    """What the buildpack uses of func.yaml: ``envs`` (name → value, in file order),
+    ``skipped`` (names or references left out, with why), ``options``, ``runtime``."""
+
+    envs: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    runtime: str | None = None
+
+
+def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | None:
+    """Parse ``app_dir/func.yaml``; None when there is none. Raises BuildpackError."""
+    path = app_dir / "func.yaml"
+    if not path.exists():
+        return None
+    document, root = _parse(path)
+    _validate(document, root)
+    result = FuncYaml(runtime=document.get("runtime"))
+    for section, entries in (("envs", document.get("envs")), ("run.envs", (document.get("run") or {}).get("envs"))):
+        for index, entry in enumerate(entries or []):
+            _add_env(result, entry, f"{section}[{index}]", build_env)
+    result.options = (document.get("deploy") or {}).get("options") or document.get("options") or {}
+    return result
+
+
+def _parse(path: Path):
+    import yaml
+
+    try:
+        if not path.is_file():
+            raise BuildpackError("func.yaml is not a regular file", fix="make func.yaml a file")
+        raw = path.read_bytes()[: MAX_BYTES + 1]
+    except OSError as exc:
+        raise BuildpackError(f"func.yaml cannot be read: {exc.strerror}", fix="make func.yaml a readable file") from None
+    if len(raw) > MAX_BYTES:
+        raise BuildpackError(f"func.yaml is larger than {MAX_BYTES} bytes", fix="func.yaml holds configuration only: shrink it")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BuildpackError(f"func.yaml is not UTF-8 text (byte {exc.start})", fix="save func.yaml as UTF-8") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_size(root)
+        document = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BuildpackError(f"func.yaml is not valid YAML{where}: {exc.problem or exc.context}", fix=_FIX) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise BuildpackError(f"func.yaml is not valid YAML: {type(exc).__name__}", fix=_FIX) from None
+    if document is None:
+        return {}, None
+    if not isinstance(document, dict):
+        raise BuildpackError(f"func.yaml must be a mapping of settings, found a {type(document).__name__}", fix=_FIX)
+    return document, root
+
+
+def _check_size(root) -> None:
+    """Reject alias bombs and absurd nesting before anything walks the document."""
+    count = 0
+    stack = [(root, 0)] if root is not None else []
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES or depth > 100:
+            raise BuildpackError("func.yaml is too large or too deeply nested (or aliased)", fix=_FIX)
+        value = node.value
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, tuple):
+                    stack.extend((child, depth + 1) for child in item)
+                else:
+                    stack.append((item, depth + 1))
+
+
+def _validate(document: dict, root) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    lines = []
+    for error in errors[:5]:
+        path = _dotted(error.absolute_path)
+        line = _line_of(root, list(error.absolute_path))
+        lines.append(f"{path or '(top level)'}{f' (line {line})' if line else ''}: {error.message}")
+    raise BuildpackError(f"func.yaml has {len(errors)} invalid field(s)", detail="\n".join(lines), fix=_FIX)
+
+
+def _dotted(path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(node, path: list) -> int:
+    """1-based line of the YAML node at ``path``, or of the deepest ancestor found."""
+    line = node.start_mark.line + 1 if node is not None else 0
+    for part in path:
+        child = None
+        if isinstance(part, int) and isinstance(node.value, list) and part < len(node.value) and not isinstance(node.value[part], tuple):
+            child = node.value[part]
+        elif isinstance(node.value, list):
+            for key, value in (item for item in node.value if isinstance(item, tuple)):
+                if key.value == part:
+                    child = value
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str], str | None]) -> None:
+    name = entry.get("name")
+    value = entry.get("value")
+    value = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+    template = _TEMPLATE.match(value.strip())
+    if template:
+        kind, reference = template.group(1), template.group(2)
+        if kind == "env":
+            resolved = build_env(reference)
+            if resolved is None:
+                result.skipped.append(f"{name or where}: {{{{ env:{reference} }}}} is not set in the build environment")
+                return
+            value = resolved
+        else:
+            result.skipped.append(f"{name or where}: {{{{ {kind}:{reference} }}}} is a deploy-time reference, never baked into the image")
+            return
+    if not name:
+        raise BuildpackError(f"func.yaml {where} has no name", fix="give every env a name, e.g. - name: MY_VAR")
+    result.envs[name] = value

@@ -1,0 +1,37 @@
+"""Install distributions into a layer with the pip the build plan provided (``python3 -m pip``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .errors import BuildpackError
+from .log import Log
+
+#: pip settings a user may give as platform env (pack build --env) for private or offline indexes.
+SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_TRUSTED_HOST", "PIP_CERT")
+
+
+def install(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping[str, str], what: str) -> None:
+    """``python3 -m pip install --target target *args``; raises BuildpackError with pip's output tail."""
+    command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--no-input",
+               "--disable-pip-version-check", "--no-warn-script-location", *args]
+    log.debug("Running: " + " ".join(command))
+    process = subprocess.run(command, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, errors="replace")
+    for line in process.stdout.splitlines():
+        log.debug(line)
+    if process.returncode != 0:
+        raise BuildpackError(
+            f"Installing {what} with pip failed (exit {process.returncode})",
+            detail="\n".join(process.stdout.strip().splitlines()[-15:]),
+            fix="check the requirement names and versions; for a private index set PIP_INDEX_URL "
+            "(pack build --env PIP_INDEX_URL=...)",
+        )
+
+
+def python_version() -> str:
+    """The build's CPython version, e.g. ``3.11.2`` (a key of every cached layer)."""
+    return ".".join(str(part) for part in sys.version_info[:3])
