@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from cloudevents.exceptions import GenericException
-from cloudevents.http import CloudEvent, from_http, to_binary, to_structured
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent, from_http
 
 from .http import HTTPError, Request, Response
 
@@ -91,8 +92,25 @@ def reply(value: Any, request: Request, function_name: str) -> Response:
         attrs.pop(fresh, None)
     event = CloudEvent(attrs, data)
     structured = request.headers.get("content-type", "").startswith(STRUCTURED)
-    headers, body = (to_structured if structured else to_binary)(event)
+    if structured:
+        headers, body = to_structured(event)
+    else:
+        headers, body = to_binary(event, data_marshaller=_marshaller(attrs.get("datacontenttype")))
     return Response(200, _raw(headers), body if isinstance(body, bytes) else str(body).encode("utf-8"))
+
+
+def _marshaller(content_type: str | None):
+    """Binary-mode data encoding by datacontenttype: text stays text, JSON types become JSON."""
+    import json
+
+    def marshal(data: Any) -> Any:
+        if isinstance(data, (bytes, bytearray)):
+            return bytes(data)
+        if isinstance(data, str) and content_type and "json" not in content_type:
+            return data.encode("utf-8")
+        return json.dumps(data).encode("utf-8")
+
+    return marshal
 
 
 def is_reply(value: Any) -> bool:

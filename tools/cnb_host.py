@@ -127,15 +127,18 @@ class Workspace:
         built.stdout = detected.stdout + built.stdout
         return built
 
-    def launch(self, env: dict[str, str] | None = None, process: str = "web") -> subprocess.Popen:
-        """Start the launcher under the process type's name (how the launcher picks the process)."""
+    def launch(self, env: dict[str, str] | None = None, process: str = "web", stream: bool = False) -> subprocess.Popen:
+        """Start the launcher under the process type's name (how the launcher picks the process).
+
+        Output is captured (``process.stdout``) unless ``stream`` leaves it on this terminal.
+        """
         link = self.root / process
         if not link.exists():
             link.symlink_to(LAUNCHER)
         launch_env = {"CNB_LAYERS_DIR": str(self.layers), "CNB_APP_DIR": str(self.app)}
         launch_env.update(env or {})
-        return subprocess.Popen(self._command([str(link)]), env=self._env(launch_env), cwd=self.app,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = {} if stream else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        return subprocess.Popen(self._command([str(link)]), env=self._env(launch_env), cwd=self.app, **output)
 
 
 def free_port() -> int:

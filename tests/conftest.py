@@ -1,0 +1,90 @@
+"""Shared fixtures: the real invoker as a subprocess, the real lifecycle, scratch function dirs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import cnb_host  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """No function settings leak in from the developer's shell."""
+    for name in ("BP_FUNCTION", "MODULE_NAME", "FUNCTION_NAME", "FUNCTION_TARGET", "FUNCTION_SOURCE",
+                 "FUNCTION_SIGNATURE_TYPE", "LISTEN_ADDRESS", "PORT", "HOST", "DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def write_function(directory: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (relative path → dedented source) under ``directory``."""
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return directory
+
+
+class Server:
+    """``python -m pyfunc start`` on a free loopback port; ``url``, ``stop()``, ``output``."""
+
+    def __init__(self, directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+        self.port = cnb_host.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "LISTEN_ADDRESS")}
+        full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", **(env or {})})
+        self.process = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(directory), *args],
+                                        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output = ""
+        cnb_host.wait_for(self.port, self.process)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.output = self.process.stdout.read()
+        return code
+
+
+@pytest.fixture
+def serve():
+    """Start servers for a test; every one is stopped at teardown."""
+    servers: list[Server] = []
+
+    def start(directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Server:
+        server = Server(directory, env, args)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def check(directory: Path, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess:
+    """``python -m pyfunc check -s directory`` with ``env`` added."""
+    return subprocess.run([sys.executable, "-m", "pyfunc", "check", "-s", str(directory), *args],
+                          env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture
+def lifecycle():
+    problem = cnb_host.missing()
+    if problem and os.environ.get("CI"):
+        pytest.fail(problem)  # make test installs it: in CI a missing lifecycle is a defect
+    if problem:
+        pytest.skip(problem)
+    return cnb_host
