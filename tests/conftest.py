@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,3 +89,12 @@ def lifecycle():
     if problem:
         pytest.skip(problem)
     return cnb_host
+
+
+def no_python_path(tmp_path: Path) -> str:
+    """A PATH with the shell tools detect-sh needs and no python3, like a Paketo base build image."""
+    bin_dir = tmp_path / "bin-nopython"
+    bin_dir.mkdir()
+    for tool in ("bash", "sh", "sed", "head", "cat", "dirname"):
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    return str(bin_dir)

@@ -1,0 +1,113 @@
+"""bin/build on bad input: a clear message, exit 1, no traceback, nothing written outside layers/.
+
+These cases fail before pip runs, so bin/build is called directly (the lifecycle's contract:
+env CNB_LAYERS_DIR, CNB_PLATFORM_DIR, CNB_BP_PLAN_PATH, working directory = app dir).
+The same failures through the real lifecycle are in test_lifecycle_e2e.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import cnb_host, no_python_path
+
+BUILDPACK = cnb_host.BUILDPACK
+
+
+def snapshot(root: Path, skip: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
+            if skip not in p.parents and p != skip and not p.is_symlink()}
+
+
+def build(tmp_path: Path, files: dict[str, str | bytes], settings: dict[str, str] | None = None):
+    app, platform, layers = tmp_path / "app", tmp_path / "platform", tmp_path / "layers"
+    for directory in (app, platform / "env", layers):
+        directory.mkdir(parents=True)
+    for name, content in files.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    for name, value in (settings or {}).items():
+        (platform / "env" / name).write_text(value)
+    (tmp_path / "plan.toml").write_text("")
+    before = snapshot(tmp_path, layers)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "CNB_LAYERS_DIR": str(layers),
+           "CNB_PLATFORM_DIR": str(platform), "CNB_BP_PLAN_PATH": str(tmp_path / "plan.toml"),
+           "CNB_BUILDPACK_DIR": str(BUILDPACK)}
+    result = subprocess.run([str(BUILDPACK / "bin" / "build")], cwd=app, env=env, capture_output=True, text=True)
+    assert snapshot(tmp_path, layers) == before, "bin/build wrote outside the layers directory"
+    return result
+
+
+def failed(result) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert "ERROR: " in result.stderr
+    return output
+
+
+@pytest.fixture(autouse=True)
+def _assembled():
+    if not (BUILDPACK / "vendor").is_dir():
+        pytest.skip("run make buildpack")
+
+
+FUNC = {"func.py": "def main(req): return 'ok'\n"}
+
+
+def test_func_yaml_not_yaml(tmp_path):
+    out = failed(build(tmp_path, {**FUNC, "func.yaml": "name: f\nruntime: python\nenvs: [\n  - {name: A\n"}))
+    assert "func.yaml is not valid YAML at line" in out and "How to fix" in out
+
+
+def test_func_yaml_not_a_mapping(tmp_path):
+    out = failed(build(tmp_path, {**FUNC, "func.yaml": "- runtime: python\n"}))
+    assert "must be a mapping" in out
+
+
+@pytest.mark.parametrize("yaml_text, path, line", [
+    pytest.param("runtime: python\nenvs: yes-please\n", "envs", 2, id="envs-not-a-list"),
+    pytest.param("runtime: python\nrun:\n  envs:\n  - name: A\n    value: [1]\n", "run.envs[0].value", 5, id="value-a-list"),
+    pytest.param("runtime: python\ndeploy:\n  options:\n    scale:\n      min: lots\n", "deploy.options.scale.min", 5, id="scale-min-text"),
+])
+def test_wrong_types_name_field_path_and_line(tmp_path, yaml_text, path, line):
+    out = failed(build(tmp_path, {**FUNC, "func.yaml": yaml_text}))
+    assert f"{path} (line {line})" in out
+
+
+@pytest.mark.parametrize("name", ["A=B", "../../x", "", "a/b", "1ABC"])
+def test_invalid_env_names(tmp_path, name):
+    yaml_text = f"runtime: python\nenvs:\n- name: {name!r}\n  value: v\n"
+    out = failed(build(tmp_path, {**FUNC, "func.yaml": yaml_text}))
+    assert "envs[0].name (line 3)" in out
+    assert not list((tmp_path / "layers").rglob("*.default"))
+
+
+@pytest.mark.parametrize("value", ["x", "a..b", "../m.f", "m.f.", "m f.main"])
+def test_malformed_bp_function(tmp_path, value):
+    out = failed(build(tmp_path, FUNC, {"BP_FUNCTION": value}))
+    assert f"BP_FUNCTION={value!r} is not a function reference" in out and "module.function" in out
+
+
+def test_not_utf8(tmp_path):
+    out = failed(build(tmp_path, {**FUNC, "func.yaml": b"runtime: python\nname: \xff\n"}))
+    assert "not UTF-8" in out
+
+
+def test_alias_bomb_is_refused(tmp_path):
+    lines = ["runtime: python", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(10))}]" for i in range(1, 9)]
+    out = failed(build(tmp_path, {**FUNC, "func.yaml": "\n".join(lines) + "\n"}))
+    assert "too large or too deeply nested" in out
+
+
+def test_no_python3_on_path_says_which_buildpack_is_missing(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    result = subprocess.run([str(BUILDPACK / "bin" / "build")], cwd=app, capture_output=True, text=True,
+                            env={"PATH": no_python_path(tmp_path), "CNB_LAYERS_DIR": str(tmp_path)})
+    assert result.returncode == 1 and "cpython" in result.stderr

@@ -1,0 +1,100 @@
+"""bin/detect: the python3 path and the shell path give the same answer on the same app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import toml
+
+from conftest import cnb_host, no_python_path
+
+BUILDPACK = cnb_host.BUILDPACK
+
+APPS = {
+    "bp-function-platform": ({"x.py": "def f(): pass\n"}, {"BP_FUNCTION": "x.f"}, True),
+    "google-target": ({"main.py": "def hello(request): pass\n"}, {"GOOGLE_FUNCTION_TARGET": "hello"}, True),
+    "runtime-python": ({"func.yaml": "name: f\nruntime: python\n"}, {}, True),
+    "runtime-quoted": ({"func.yaml": "name: f\nruntime: 'python'  # the runtime\n"}, {}, True),
+    "runtime-go": ({"func.yaml": "runtime: go\n", "func.py": "def main(req): pass\n"}, {}, False),
+    "runtime-node-dq": ({"func.yaml": 'runtime: "node"\n'}, {}, False),
+    "no-runtime-with-source": ({"func.yaml": "name: f\n", "func.py": "def main(req): pass\n"}, {}, True),
+    "no-runtime-knative-package": ({"func.yaml": "name: f\n", "function/func.py": "x = 1\n"}, {}, True),
+    "no-runtime-no-source": ({"func.yaml": "name: f\n", "README.md": "hi\n"}, {}, False),
+    "no-runtime-hidden-source": ({"func.yaml": "name: f\n", ".hidden.py": "x = 1\n"}, {}, False),
+    "nested-runtime-only": ({"func.yaml": "build:\n  runtime: go\n", "func.py": "x = 1\n"}, {}, True),
+    "malformed-yaml-python": ({"func.yaml": "runtime: python\nenvs: [unclosed\n"}, {}, True),
+    "not-utf8": ({"func.yaml": b"runtime: python\nname: \xff\xfe\n"}, {}, True),
+    "crlf": ({"func.yaml": b"runtime: python\r\n", "func.py": "x = 1\n"}, {}, True),
+    "empty-platform-setting": ({"func.py": "x = 1\n"}, {"BP_FUNCTION": ""}, False),
+    "plain-python-app": ({"app.py": "print(1)\n", "requirements.txt": "flask\n"}, {}, False),
+    "empty": ({}, {}, False),
+}
+
+
+def make_app(tmp_path: Path, files: dict, settings: dict) -> tuple[Path, Path]:
+    app, platform = tmp_path / "app", tmp_path / "platform"
+    (platform / "env").mkdir(parents=True)
+    app.mkdir()
+    for name, content in files.items():
+        path = app / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for name, value in settings.items():
+        (platform / "env" / name).write_text(value)
+    return app, platform
+
+
+def run_detect(app: Path, platform: Path, plan: Path, path: str) -> subprocess.CompletedProcess:
+    env = {"PATH": path, "CNB_PLATFORM_DIR": str(platform), "CNB_BUILD_PLAN_PATH": str(plan),
+           "CNB_BUILDPACK_DIR": str(BUILDPACK)}
+    return subprocess.run([str(BUILDPACK / "bin" / "detect")], cwd=app, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(autouse=True)
+def _assembled():
+    if not (BUILDPACK / "vendor").is_dir():
+        pytest.skip("run make buildpack")
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_python_and_shell_paths_agree(tmp_path, name):
+    files, settings, expected = APPS[name]
+    app, platform = make_app(tmp_path, files, settings)
+    with_python = run_detect(app, platform, tmp_path / "plan-py.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    without = run_detect(app, platform, tmp_path / "plan-sh.toml", no_python_path(tmp_path))
+    assert "Traceback" not in with_python.stdout + with_python.stderr
+    assert "shell probe" not in with_python.stderr  # the python path answered itself
+    assert with_python.returncode == without.returncode == (0 if expected else 100)
+    assert with_python.stdout.strip().splitlines()[-1] == without.stdout.strip().splitlines()[-1]  # same reason
+    if expected:
+        assert toml.loads((tmp_path / "plan-py.toml").read_text()) == toml.loads((tmp_path / "plan-sh.toml").read_text())
+
+
+def test_plan_requires_cpython_for_build_and_launch_and_pip_for_build(tmp_path):
+    app, platform = make_app(tmp_path, {"func.yaml": "runtime: python\n"}, {})
+    assert run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin").returncode == 0
+    plan = toml.loads((tmp_path / "plan.toml").read_text())
+    assert plan["requires"] == [
+        {"name": "cpython", "metadata": {"build": True, "launch": True}},
+        {"name": "pip", "metadata": {"build": True}},
+    ]
+
+
+def test_failure_says_what_it_looked_for(tmp_path):
+    app, platform = make_app(tmp_path, {"index.js": "1"}, {})
+    result = run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    assert result.returncode == 100
+    assert "no BP_FUNCTION" in result.stdout and "no func.yaml" in result.stdout
+
+
+def test_app_pythonpath_does_not_reach_the_buildpack(tmp_path):
+    """A broken module named like a vendored one, on PYTHONPATH, must not be imported by detect."""
+    app, platform = make_app(tmp_path, {"func.yaml": "runtime: python\n", "toml.py": "raise SystemExit(7)\n"}, {})
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(app),
+           "CNB_PLATFORM_DIR": str(platform), "CNB_BUILD_PLAN_PATH": str(tmp_path / "plan.toml")}
+    result = subprocess.run([str(BUILDPACK / "bin" / "detect")], cwd=app, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "shell probe" not in result.stderr
+    assert toml.loads((tmp_path / "plan.toml").read_text())["requires"][0]["name"] == "cpython"

@@ -1,0 +1,197 @@
+"""Every sample built by the buildpack through the real CNB lifecycle, launched, and asked over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+import toml
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent, from_http
+
+from conftest import ROOT, write_function
+
+BP_LAYERS = "pyfunc_python-function"
+
+
+class Built:
+    """A workspace the lifecycle built, and a launched process on a free port."""
+
+    def __init__(self, lifecycle, app: Path, settings: dict[str, str] | None = None) -> None:
+        self.lifecycle = lifecycle
+        self.root = Path(tempfile.mkdtemp(prefix="pyfunc-e2e-"))
+        self.workspace = lifecycle.Workspace(self.root, app, settings or {})
+        self.result = self.workspace.detect_and_build()
+        self.process = None
+
+    @property
+    def layers(self) -> Path:
+        return self.workspace.layers / BP_LAYERS
+
+    def launch(self, env: dict[str, str] | None = None) -> str:
+        self.stop()
+        port = self.lifecycle.free_port()
+        self.process = self.workspace.launch({"PORT": str(port), **(env or {})})
+        self.lifecycle.wait_for(port, self.process)
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        self.process.terminate()
+        code = self.process.wait(30)
+        self.process = None
+        return code
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def samples(request):
+    """Each sample built once per module, on first use."""
+    from conftest import cnb_host
+
+    problem = cnb_host.missing()
+    if problem:
+        request.getfixturevalue("lifecycle")  # skips (or fails in CI) with the reason
+    built: dict[str, Built] = {}
+
+    def get(name: str) -> Built:
+        if name not in built:
+            built[name] = Built(cnb_host, ROOT / "samples" / name)
+            assert built[name].result.returncode == 0, built[name].result.stdout
+        return built[name]
+
+    yield get
+    for item in built.values():
+        item.cleanup()
+
+
+@pytest.fixture
+def fresh(lifecycle):
+    """Build an ad-hoc app; cleaned up after the test."""
+    made: list[Built] = []
+
+    def make(app: Path, settings: dict[str, str] | None = None) -> Built:
+        made.append(Built(lifecycle, app, settings))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.cleanup()
+
+
+@pytest.mark.parametrize("name", ["http", "cloudevent", "with-deps", "custom-module"])
+def test_sample_builds_with_the_layers_and_process_of_the_seed(samples, name):
+    built = samples(name)
+    assert "pass: pyfunc/python-function@0.1.0" in built.result.stdout
+    launch = toml.loads((built.workspace.layers / "config" / "metadata.toml").read_text())
+    web = [p for p in launch["processes"] if p["type"] == "web"][0]
+    assert web["command"] == ["python", "-m", "pyfunc", "start"] and web["buildpack-id"] == "pyfunc/python-function"
+    types = {layer: toml.loads((built.layers / f"{layer}.toml").read_text())["types"]
+             for layer in ("invoker", "function-env", "validation")}
+    assert types["invoker"] == {"launch": True, "build": False, "cache": True}
+    assert types["function-env"] == {"launch": True, "build": False, "cache": False}
+    assert types["validation"] == {"launch": False, "build": True, "cache": False}
+    assert "pyfunc check: OK" in (built.layers / "validation" / "check.txt").read_text()
+    assert "Validating function" in built.result.stdout and "Assigning launch processes:" in built.result.stdout
+
+
+def test_http_sample_answers(samples):
+    url = samples("http").launch()
+    assert requests.get(url + "/?name=Ada").json() == {"greeting": "Hello, Ada!", "method": "GET", "path": "/"}
+    assert requests.post(url + "/x", json={"name": "Bo"}).json()["greeting"] == "Hello, Bo!"
+    for probe in ("/healthz/live", "/healthz/ready", "/health/liveness", "/health/readiness"):
+        assert requests.get(url + probe).status_code == 200
+    assert samples("http").stop() == 0  # SIGTERM through the launcher: drained, exit 0
+
+
+def test_cloudevent_sample_answers_the_knative_curl(samples):
+    url = samples("cloudevent").launch()
+    result = subprocess.run([
+        "curl", "-s", "-i", "-X", "POST", url,
+        "-H", "Ce-Specversion: 1.0", "-H", "Ce-Type: com.example.sampletype", "-H", "Ce-Source: example/source",
+        "-H", "Ce-Id: 1234-5678-9101", "-H", "Ce-Subject: example-subject", "-H", "Content-Type: application/json",
+        "-d", '{"message": "Hello CloudEvent!"}',
+    ], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("HTTP/1.1 200")
+    assert "ce-type: dev.pyfunc.samples.wordcount" in result.stdout.lower()
+    headers, body = to_binary(CloudEvent({"type": "t.in", "source": "/e2e", "id": "e2e-1"}, {"message": "a b c d"}))
+    response = requests.post(url, headers=headers, data=body)
+    reply = from_http(dict(response.headers), response.content)
+    assert reply.data == {"words": 4, "in_reply_to": "t.in"} and reply["id"] != "e2e-1"
+    assert requests.post(url, json={"not": "an event"}).status_code == 400
+
+
+def test_with_deps_sample_uses_requirements(samples):
+    built = samples("with-deps")
+    assert toml.loads((built.layers / "dependencies.toml").read_text())["types"] == {"launch": True, "build": False, "cache": True}
+    assert (built.layers / "dependencies" / "packages" / "humanize").is_dir()
+    url = built.launch()
+    assert requests.post(url, data=b"x" * 3000).json() == {"size": "3.0 kB", "bytes": 3000}
+
+
+def test_custom_module_sample_and_deploy_time_env_override(samples):
+    built = samples("custom-module")
+    env_dir = built.layers / "function-env" / "env.launch"
+    assert (env_dir / "MODULE_NAME.default").read_text() == "my_module"
+    assert (env_dir / "GREETING.default").read_text() == "howdy"
+    url = built.launch()
+    assert requests.get(url, headers={"User-Agent": "e2e"}).json() == {"module": "my_module", "greeting": "howdy", "agent": "e2e"}
+    url = built.launch({"GREETING": "deploy-time"})
+    assert requests.get(url).json()["greeting"] == "deploy-time"
+
+
+def test_rebuild_reuses_cached_layers_and_a_changed_requirements_rebuilds_only_dependencies(samples):
+    built = samples("with-deps")
+    again = built.workspace.build()
+    assert again.returncode == 0, again.stdout
+    for layer in ("invoker", "dependencies"):
+        assert f"Reusing cached layer {built.layers / layer}" in again.stdout, again.stdout
+    assert "Installing pyfunc" not in again.stdout and "Installing requirements.txt" not in again.stdout
+    requirements = built.workspace.app / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "# pinned again\n")
+    changed = built.workspace.build()
+    assert changed.returncode == 0, changed.stdout
+    assert "Installing requirements.txt" in changed.stdout and "(changed: requirements-sha256)" in changed.stdout
+    assert f"Reusing cached layer {built.layers / 'invoker'}" in changed.stdout
+
+
+def test_bp_function_from_the_platform_env(fresh, tmp_path):
+    write_function(tmp_path, {"handlers/__init__.py": "", "handlers/api.py": "def ping(body):\n    return 'pong'\n"})
+    built = fresh(tmp_path, {"BP_FUNCTION": "handlers.api.ping"})
+    assert built.result.returncode == 0, built.result.stdout
+    assert "Function: handlers.api.ping (from BP_FUNCTION)" in built.result.stdout
+    assert requests.get(built.launch()).text == "pong"
+
+
+@pytest.mark.parametrize("files, settings, message", [
+    pytest.param({"func.yaml": "runtime: python\n", "func.py": "def main(req)\n    pass\n"}, {},
+                 ["Syntax error in module 'func'", "func.py:1"], id="syntax-error"),
+    pytest.param({"func.yaml": "runtime: python\n", "func.py": "def handler(req):\n    pass\n"},
+                 {"BP_FUNCTION": "func.main"}, ["has no function 'main'", "'handler'"], id="function-not-found"),
+    pytest.param({"func.yaml": "runtime: python\n", "README.md": "no code\n"}, {},
+                 ["No function source found"], id="missing-source"),
+    pytest.param({"func.yaml": "runtime: python\nenvs:\n- name: A=B\n  value: x\n", "func.py": "def main(req): pass\n"}, {},
+                 ["envs[0].name (line 3)"], id="env-name-escape"),
+])
+def test_bad_input_fails_the_build_with_a_message(fresh, tmp_path, files, settings, message):
+    write_function(tmp_path, files)
+    built = fresh(tmp_path, settings)
+    assert built.result.returncode != 0
+    for text in message:
+        assert text in built.result.stdout, built.result.stdout
+    assert "Traceback" not in built.result.stdout
+
+
+def test_other_runtime_fails_detection(fresh, tmp_path):
+    write_function(tmp_path, {"func.yaml": "runtime: go\n", "handle.go": "package function\n"})
+    built = fresh(tmp_path)
+    assert built.result.returncode == 20  # no group passed
+    assert "func.yaml runtime is 'go', not python" in built.result.stdout
