@@ -6,11 +6,13 @@ the unprivileged user PYFUNC_TEST_USER (default ``cnb``, created by ``make tools
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,29 @@ def missing() -> str | None:
         except KeyError:
             return f"running as root needs the unprivileged user {USER!r}: run make tools"
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def staged(path: Path) -> Path:
+    """``path`` where the unprivileged user can read it.
+
+    As root, the checkout may sit in a directory that user cannot enter (CI clones anywhere),
+    so files and directories are copied once per process into a world-readable temp dir.
+    """
+    if os.geteuid() != 0:
+        return path
+    stage = Path(tempfile.mkdtemp(prefix="pyfunc-stage-"))
+    stage.chmod(0o755)
+    target = stage / path.name
+    if path.is_dir():
+        shutil.copytree(path, target, symlinks=True)
+    else:
+        shutil.copy2(path, target)
+    for item in [target, *(target.rglob("*") if target.is_dir() else [])]:
+        if not item.is_symlink():
+            mode = item.stat().st_mode
+            item.chmod(mode | (0o755 if item.is_dir() or mode & 0o100 else 0o644))
+    return target
 
 
 def _buildpack_id(directory: Path) -> tuple[str, str]:
@@ -76,7 +101,7 @@ class Workspace:
             link = self.root / "buildpacks" / bp_id.replace("/", "_") / version
             link.parent.mkdir(parents=True, exist_ok=True)
             if not link.exists():
-                link.symlink_to(directory)
+                link.symlink_to(staged(directory))
             groups.append(f'  [[order.group]]\n    id = "{bp_id}"\n    version = "{version}"\n')
         (self.root / "order.toml").write_text("[[order]]\n" + "".join(groups))
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
@@ -112,11 +137,11 @@ class Workspace:
 
     def detect(self) -> subprocess.CompletedProcess:
         """``lifecycle detect``: exit 0 and group.toml/plan.toml in layers/, 20 when no group passes."""
-        return self.run([str(LIFECYCLE), "detect", *self._common(), "-order", str(self.root / "order.toml")])
+        return self.run([str(staged(LIFECYCLE)), "detect", *self._common(), "-order", str(self.root / "order.toml")])
 
     def build(self) -> subprocess.CompletedProcess:
         """``lifecycle build`` on the detected group and plan."""
-        return self.run([str(LIFECYCLE), "build", *self._common(), "-group", str(self.layers / "group.toml"),
+        return self.run([str(staged(LIFECYCLE)), "build", *self._common(), "-group", str(self.layers / "group.toml"),
                          "-plan", str(self.layers / "plan.toml")])
 
     def detect_and_build(self) -> subprocess.CompletedProcess:
@@ -134,7 +159,7 @@ class Workspace:
         """
         link = self.root / process
         if not link.exists():
-            link.symlink_to(LAUNCHER)
+            link.symlink_to(staged(LAUNCHER))
         launch_env = {"CNB_LAYERS_DIR": str(self.layers), "CNB_APP_DIR": str(self.app)}
         launch_env.update(env or {})
         output = {} if stream else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}

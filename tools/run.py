@@ -2,15 +2,15 @@
 
     python tools/run.py APP_DIR PORT
 
-Detector → builder → launcher, in build/run/<app name>/ (layers kept, so a second run
+Detector → builder → launcher, in $TMPDIR/pyfunc-run/<app name>/ (layers kept, so a second run
 reuses the cached invoker and dependencies layers). Serves in the foreground until Ctrl-C.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,7 +25,7 @@ def main(app: Path, port: str) -> int:
     if not app.is_dir():
         print(f"make run: APP={app} is not a directory", file=sys.stderr)
         return 1
-    root = cnb_host.ROOT / "build" / "run" / app.resolve().name
+    root = Path(tempfile.gettempdir()) / "pyfunc-run" / app.resolve().name
     shutil.rmtree(root / "app", ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     workspace = cnb_host.Workspace(root, app.resolve())
