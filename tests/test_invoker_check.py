@@ -116,3 +116,28 @@ def test_malformed_bp_function(tmp_path, value):
     write_function(tmp_path, {"func.py": "def main(req): pass\n"})
     out = failure(check(tmp_path, {"BP_FUNCTION": value}))
     assert f"BP_FUNCTION={value!r} is not a function reference" in out and "module.function" in out
+
+
+def test_parameters_by_annotation_under_any_name(tmp_path):
+    write_function(tmp_path, {"func.py": """
+        import flask
+        from cloudevents.http import CloudEvent
+
+        def main(incoming: flask.Request, ce: CloudEvent):
+            return None
+    """})
+    result = check(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "main(incoming=<flask.Request>, ce=<CloudEvent>)" in result.stdout
+
+
+def test_string_annotations_work_too(tmp_path):
+    write_function(tmp_path, {"func.py": """
+        from __future__ import annotations
+
+        def main(r: flask.Request):
+            return "x"
+    """})
+    result = check(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "main(r=<flask.Request>)" in result.stdout

@@ -1,0 +1,105 @@
+"""func.yaml as the buildpack reads it: envs of old and new specVersions, references, options."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+from buildpack import funcyaml  # noqa: E402
+from buildpack.errors import BuildpackError  # noqa: E402
+
+
+def load(tmp_path, text, build_env=None):
+    (tmp_path / "func.yaml").write_text(textwrap.dedent(text))
+    return funcyaml.load(tmp_path, (build_env or {}).get)
+
+
+def test_no_func_yaml(tmp_path):
+    assert funcyaml.load(tmp_path, {}.get) is None
+
+
+def test_old_top_level_envs_and_options(tmp_path):
+    config = load(tmp_path, """
+        specVersion: 0.25.0
+        name: old
+        runtime: python
+        envs:
+        - name: MODULE_NAME
+          value: my_module
+        - name: PORT_NUMBER
+          value: 8080
+        - name: FLAG
+          value: true
+        options:
+          scale:
+            min: 1
+            max: 5
+    """)
+    assert config.envs == {"MODULE_NAME": "my_module", "PORT_NUMBER": "8080", "FLAG": "true"}
+    assert config.options == {"scale": {"min": 1, "max": 5}}
+    assert config.runtime == "python"
+
+
+def test_new_run_envs_and_deploy_options(tmp_path):
+    config = load(tmp_path, """
+        specVersion: 0.36.0
+        name: new
+        runtime: python
+        run:
+          envs:
+          - name: GREETING
+            value: hi
+        deploy:
+          options:
+            resources:
+              limits:
+                memory: 256Mi
+    """)
+    assert config.envs == {"GREETING": "hi"}
+    assert config.options == {"resources": {"limits": {"memory": "256Mi"}}}
+
+
+def test_env_reference_resolved_secret_and_config_map_skipped(tmp_path):
+    config = load(tmp_path, """
+        runtime: python
+        run:
+          envs:
+          - name: FROM_BUILD
+            value: '{{ env:BUILD_VALUE }}'
+          - name: UNSET
+            value: '{{ env:NOT_SET_ANYWHERE }}'
+          - name: PASSWORD
+            value: '{{ secret:db:password }}'
+          - value: '{{ configMap:settings }}'
+    """, {"BUILD_VALUE": "resolved"})
+    assert config.envs == {"FROM_BUILD": "resolved"}
+    assert len(config.skipped) == 3
+    assert any("PASSWORD" in s and "never baked" in s for s in config.skipped)
+    assert any("NOT_SET_ANYWHERE" in s for s in config.skipped)
+
+
+def test_unknown_fields_are_tolerated(tmp_path):
+    config = load(tmp_path, """
+        runtime: python
+        invoke: cloudevent
+        something_new: {nested: [1, 2]}
+    """)
+    assert config.envs == {}
+
+
+def test_empty_file_is_no_settings(tmp_path):
+    assert load(tmp_path, "").envs == {}
+
+
+def test_env_without_name_or_reference_is_an_error(tmp_path):
+    with pytest.raises(BuildpackError, match=r"envs\[0\] has no name"):
+        load(tmp_path, """
+            runtime: python
+            envs:
+            - value: plain
+        """)
