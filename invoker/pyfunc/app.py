@@ -97,7 +97,7 @@ class App:
 
     async def _probe(self, probe: str, send: Send) -> None:
         try:
-            ok, message = getattr(self.adapter, probe)()
+            ok, message = await getattr(self.adapter, probe)()
         except Exception as exc:
             log.exception("%s() check raised", probe)
             ok, message = False, f"{probe} check raised {type(exc).__name__}"

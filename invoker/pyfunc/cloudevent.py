@@ -83,15 +83,20 @@ def reply(value: Any, request: Request, function_name: str) -> Response:
     if isinstance(value, CloudEvent):
         attrs, data = attributes(value), value.get_data()
     else:
-        attrs, data = value
-        attrs = dict(attrs)
-    missing = [name for name in ("type", "source") if not attrs.get(name)]
-    if missing:
-        raise TypeError(f"{function_name} replied with a CloudEvent without {' and '.join(missing)}")
+        attrs, data = dict(value[0]), value[1]
     for fresh in ("id", "time"):
         attrs.pop(fresh, None)
-    event = CloudEvent(attrs, data)
     structured = request.headers.get("content-type", "").startswith(STRUCTURED)
+    return encode(attrs, data, structured, function_name)
+
+
+def encode(attrs: dict[str, Any], data: Any, structured: bool, sender: str = "the function") -> Response:
+    """A 200 Response carrying the event in structured or binary mode; ``id``/``time``
+    are generated when absent. Raises TypeError when ``type`` or ``source`` is missing."""
+    missing = [name for name in ("type", "source") if not attrs.get(name)]
+    if missing:
+        raise TypeError(f"{sender} replied with a CloudEvent without {' and '.join(missing)}")
+    event = CloudEvent(attrs, data)
     if structured:
         headers, body = to_structured(event)
     else:

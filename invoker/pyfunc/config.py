@@ -42,6 +42,8 @@ class Config:
         function: attribute name of the function (or ``new`` factory), or None to discover.
         source_file: a ``.py`` file to load by path (Functions Framework ``--source``).
         signature_type: explicit style override, one of ``SIGNATURE_TYPES``, or None.
+        invoke: func.yaml ``invoke`` (``FUNC_INVOKE``): ``http`` or ``cloudevent``, for
+            Knative func instances.
         origin: which setting named the function, for ``check`` to explain.
         addresses: ``(host, port)`` pairs to listen on; an IPv6 host has no brackets.
         debug: verbose logs (``--debug``/``DEBUG``).
@@ -58,6 +60,7 @@ class Config:
     function: str | None = None
     source_file: Path | None = None
     signature_type: str | None = None
+    invoke: str = "http"
     origin: str = "discovery"
     addresses: tuple[tuple[str, int], ...] = (("0.0.0.0", DEFAULT_PORT), ("::", DEFAULT_PORT))
     debug: bool = False
@@ -98,6 +101,7 @@ class Config:
             function=function,
             source_file=source_file,
             signature_type=str(signature) if signature else None,
+            invoke=(env.get("FUNC_INVOKE") or "http").lower(),
             origin=origin,
             addresses=_addresses(flags, env),
             debug=bool(flags.get("debug")) or env.get("DEBUG", "").lower() in _TRUE,

@@ -5,7 +5,11 @@ Precedence, written once (README "How the style is chosen" repeats it):
 1. The function: the name configured (``pyfunc.config``), else the first of
    ``DEFAULT_NAMES`` the module defines, else the single public function some style claims;
    several such functions are ambiguous and rejected with the candidates listed.
-2. The style: the first entry of ``STYLES`` whose ``claim`` accepts the function.
+2. The style: the first entry of ``STYLES`` whose ``claim`` accepts the function —
+   a Functions Framework decorator, then a ``new`` factory or ASGI ``handle`` (Knative),
+   then ``handle(logger, request)`` (handler template), then an explicit signature type or
+   the ``data, context`` / ``cloud_event`` parameters (Functions Framework), then pyfunc's
+   parameter names. ``pyfunc check`` prints the style and this reason.
 """
 
 from __future__ import annotations
@@ -16,24 +20,37 @@ from typing import Callable
 from ..config import Config
 from ..errors import LoadError
 from ..loader import LoadedModule
-from . import pyfunc
+from . import functions_framework, handler, knative, pyfunc
 from .base import Adapter, Runner, Target
 
-#: (style name, claim(target) -> reason or None, adapter class), tried in order.
-STYLES: tuple[tuple[str, Callable[[Target], str | None], type[Adapter]], ...] = (
+Claim = Callable[[Target, Config], "str | None"]
+
+
+def _decorated(target: Target, config: Config) -> str | None:
+    kind = functions_framework.decorated_type(target)
+    return f"a functions_framework decorator registers it as {kind}" if kind else None
+
+
+#: (style name, claim(target, config) -> reason or None, adapter class), tried in order.
+STYLES: tuple[tuple[str, Claim, type[Adapter]], ...] = (
+    ("functions-framework", _decorated, functions_framework.FunctionsFrameworkAdapter),
+    ("knative", knative.claim, knative.KnativeAdapter),
+    ("handler", handler.claim, handler.HandlerAdapter),
+    ("functions-framework", functions_framework.claim, functions_framework.FunctionsFrameworkAdapter),
     ("pyfunc", pyfunc.claim, pyfunc.PyfuncAdapter),
 )
 
-DEFAULT_NAMES = ("main",)
+#: Names served without configuration: pyfunc's main, Knative's new and handle (ASGI or handler template).
+DEFAULT_NAMES = ("main", "new", "handle")
 
 
 def resolve(loaded: LoadedModule, config: Config, runner: Runner) -> Adapter:
     """The adapter serving the module's function. Raises LoadError explaining a rejection."""
     target = _target(loaded, config)
-    for style, claim, adapter in STYLES:
-        reason = claim(target)
+    for _style, claim, adapter in STYLES:
+        reason = claim(target, config)
         if reason is not None:
-            return adapter(target, runner, reason)
+            return adapter(target, runner, reason, config)
     # No style claims it: let the closest style explain why (pyfunc's parameter rules).
     pyfunc.plan(target.obj, target.name)
     raise LoadError(f"{target.name} in {target.where} matches no function style")
@@ -56,7 +73,7 @@ def _target(loaded: LoadedModule, config: Config) -> Target:
         if obj is not None and callable(obj):
             return _make_target(obj, name, loaded)
     candidates = [t for t in (_make_target(getattr(module, n), n, loaded) for n in _public_functions(loaded))
-                  if any(claim(t) for _, claim, _ in STYLES)]
+                  if any(claim(t, config) for _, claim, _ in STYLES)]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

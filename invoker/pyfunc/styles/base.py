@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..config import Config
 from ..http import Receive, Request, Response, Scope, Send
 
 
@@ -75,7 +76,7 @@ class Adapter:
     Buffered adapters implement ``respond(request) -> Response``; streaming ones
     (``streaming = True``) implement the ASGI ``asgi(scope, receive, send)``.
     ``start``/``stop`` run at server start and after drain; ``alive``/``ready`` answer the
-    probes as ``(ok, message)``. ``describe`` says how the function will be called.
+    liveness/readiness probes as ``(ok, message)``. ``describe`` says how the function will be called.
     ``error_headers`` go on the generic 500 answer (Functions Framework: X-Google-Status).
     """
 
@@ -83,10 +84,11 @@ class Adapter:
     streaming: bool = False
     error_headers: list[tuple[bytes, bytes]] = []
 
-    def __init__(self, target: Target, runner: Runner, reason: str) -> None:
+    def __init__(self, target: Target, runner: Runner, reason: str, config: Config) -> None:
         self.target = target
         self.runner = runner
         self.reason = reason
+        self.config = config
 
     async def respond(self, request: Request) -> Response:
         raise NotImplementedError
@@ -100,10 +102,10 @@ class Adapter:
     async def stop(self) -> None:
         """Called once after in-flight requests have drained."""
 
-    def alive(self) -> tuple[bool, str]:
+    async def alive(self) -> tuple[bool, str]:
         return True, "OK"
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
         return True, "OK"
 
     def describe(self) -> str:

@@ -19,6 +19,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..config import Config
 from ..errors import LoadError
 from ..http import Request, Response, to_response
 from .base import Adapter, Runner, Target
@@ -79,7 +80,7 @@ def _by_annotation(annotation: Any) -> str | None:
     return None
 
 
-def claim(target: Target) -> str | None:
+def claim(target: Target, config: Config) -> str | None:
     """Why ``target`` is a pyfunc function, or None when its parameters do not fit."""
     try:
         parameters = plan(target.obj, target.name)
@@ -94,8 +95,8 @@ class PyfuncAdapter(Adapter):
 
     style = "pyfunc"
 
-    def __init__(self, target: Target, runner: Runner, reason: str) -> None:
-        super().__init__(target, runner, reason)
+    def __init__(self, target: Target, runner: Runner, reason: str, config: Config) -> None:
+        super().__init__(target, runner, reason, config)
         self.parameters = plan(target.obj, target.name)
         self.takes_event = any(p.source in EVENT_SOURCES for p in self.parameters)
         self.call = runner.wrap(target.obj)
