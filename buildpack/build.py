@@ -43,6 +43,9 @@ def build(ctx: Context, log: Log) -> None:
     for skipped in config.skipped if config else []:
         log.warn(f"func.yaml env skipped: {skipped}")
     defaults, shown = function.launch_defaults(ctx.setting("BP_FUNCTION"), envs)
+    defaults.update(function.google_defaults(ctx.setting))
+    if config and config.invoke:
+        defaults["FUNC_INVOKE"] = config.invoke
     log.detail(f"Function: {shown}")
 
     invoker = _invoker(ctx, log, env)
@@ -103,25 +106,64 @@ def _invoker_wheel(ctx: Context) -> Path:
     return wheels[-1]
 
 
+#: Where each style declares dependencies: root and handler-template requirements files.
+REQUIREMENT_FILES = ("requirements.txt", "function/requirements.txt")
+
+
+def _requirements(app_dir: Path) -> tuple[list[str], list[str], str]:
+    """pip arguments, the names of the sources, and a digest of their content (the layer key)."""
+    args: list[str] = []
+    names: list[str] = []
+    digest = hashlib.sha256()
+    for name in REQUIREMENT_FILES:
+        path = app_dir / name
+        if path.is_file():
+            args += ["-r", str(path)]
+            names.append(name)
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    dependencies = _project_dependencies(app_dir / "pyproject.toml")
+    if dependencies:
+        args += dependencies
+        names.append("pyproject.toml [project].dependencies")
+        digest.update(b"pyproject\0" + "\n".join(dependencies).encode())
+    return args, names, digest.hexdigest()
+
+
+def _project_dependencies(path: Path) -> list[str]:
+    """``[project].dependencies`` of pyproject.toml (the Knative template declares them there)."""
+    if not path.is_file():
+        return []
+    import toml
+
+    try:
+        document = toml.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BuildpackError(f"pyproject.toml is not valid TOML: {exc}", fix="correct pyproject.toml") from None
+    dependencies = (document.get("project") or {}).get("dependencies") or []
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise BuildpackError("pyproject.toml [project].dependencies must be a list of requirement strings",
+                             fix='write it as dependencies = ["httpx>=0.27", ...]')
+    return dependencies
+
+
 def _dependencies(ctx: Context, log: Log, env: dict[str, str]) -> Path | None:
-    """The dependencies layer, for an app with requirements.txt; keyed by its hash and Python."""
-    requirements = ctx.app_dir / "requirements.txt"
+    """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
+    args, names, digest = _requirements(ctx.app_dir)
     layer = Layer(ctx.layers_dir, "dependencies", Types(launch=True, cache=True))
-    if not requirements.is_file():
+    if not names:
         log.step("Installing dependencies")
-        log.detail("No requirements.txt: skipping")
+        log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None
-    expected = {"requirements-sha256": hashlib.sha256(requirements.read_bytes()).hexdigest(),
-                "python": pip.python_version(), "arch": platform.machine()}
+    expected = {"requirements-sha256": digest, "python": pip.python_version(), "arch": platform.machine()}
     packages = layer.path / "packages"
     with log.timed("Installing dependencies"):
         reusable, why = layer.reusable(expected)
         if reusable:
             log.detail(f"Reusing cached layer {layer.path} ({why})")
         else:
-            log.detail(f"Installing requirements.txt into {layer.path} ({why})")
+            log.detail(f"Installing {', '.join(names)} into {layer.path} ({why})")
             layer.reset()
-            pip.install(packages, ["-r", str(requirements)], log, ctx.app_dir, env, "requirements.txt")
+            pip.install(packages, args, log, ctx.app_dir, env, " and ".join(names))
         launch_env = LayerEnv()
         launch_env.prepend("PYTHONPATH", str(packages), os.pathsep)
         layer.commit(expected, launch_env)

@@ -7,6 +7,7 @@ envs. The result is written as launch env *defaults*, so deploy-time env still w
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from .errors import BuildpackError
 
@@ -26,6 +27,33 @@ def parse_bp_function(value: str) -> tuple[str, str]:
             "directory with dots for packages, and the function name",
         )
     return match.group(1), match.group(2)
+
+
+#: GCP build settings and the launch env the invoker reads for them (issue: function styles).
+GOOGLE_SETTINGS = {
+    "GOOGLE_FUNCTION_TARGET": "FUNCTION_TARGET",
+    "GOOGLE_FUNCTION_SOURCE": "FUNCTION_SOURCE",
+    "GOOGLE_FUNCTION_SIGNATURE_TYPE": "FUNCTION_SIGNATURE_TYPE",
+}
+SIGNATURE_TYPES = ("http", "event", "cloudevent", "typed")
+
+
+def google_defaults(setting: Callable[[str], str | None]) -> dict[str, str]:
+    """FUNCTION_* launch defaults from the GOOGLE_FUNCTION_* build settings. Raises BuildpackError."""
+    defaults = {}
+    for name, launch_name in GOOGLE_SETTINGS.items():
+        value = setting(name)
+        if value is None:
+            continue
+        value = value.strip()
+        if name == "GOOGLE_FUNCTION_TARGET" and not re.fullmatch(_IDENTIFIER, value):
+            raise BuildpackError(f"{name}={value!r} is not a function name", fix=f"set {name} to a Python identifier")
+        if name == "GOOGLE_FUNCTION_SIGNATURE_TYPE" and value not in SIGNATURE_TYPES:
+            raise BuildpackError(f"{name}={value!r} is not a signature type", fix=f"use one of {', '.join(SIGNATURE_TYPES)}")
+        if name == "GOOGLE_FUNCTION_SOURCE" and (value.startswith("/") or ".." in value.split("/") or not value.endswith(".py")):
+            raise BuildpackError(f"{name}={value!r} is not a .py file inside the app", fix="use a relative path such as main.py")
+        defaults[launch_name] = value
+    return defaults
 
 
 def launch_defaults(bp_function: str | None, envs: dict[str, str]) -> tuple[dict[str, str], str]:

@@ -26,12 +26,14 @@ _FIX = "correct func.yaml (see https://github.com/knative/func/blob/main/docs/re
 @dataclass
 class FuncYaml:
     """What the buildpack uses of func.yaml: ``envs`` (name → value, in file order),
-    ``skipped`` (names or references left out, with why), ``options``, ``runtime``."""
+    ``skipped`` (names or references left out, with why), ``options``, ``runtime``, and
+    ``invoke`` (``http`` or ``cloudevent``: the Knative template variant)."""
 
     envs: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     runtime: str | None = None
+    invoke: str | None = None
 
 
 def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | None:
@@ -41,7 +43,7 @@ def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | No
         return None
     document, root = _parse(path)
     _validate(document, root)
-    result = FuncYaml(runtime=document.get("runtime"))
+    result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke"))
     for section, entries in (("envs", document.get("envs")), ("run.envs", (document.get("run") or {}).get("envs"))):
         for index, entry in enumerate(entries or []):
             _add_env(result, entry, f"{section}[{index}]", build_env)

@@ -66,7 +66,7 @@ def _report(loaded, adapter) -> None:
     target = adapter.target
     print("pyfunc check: OK")
     print(f"  module:   {loaded.name} ({loaded.path}; found by {loaded.origin})")
-    print(f"  function: {target.name} (line {target.line})")
+    print(f"  function: {target.name} ({target.where})")
     print(f"  style:    {adapter.style} ({adapter.reason})")
     print(f"  call:     {adapter.describe()}")
 

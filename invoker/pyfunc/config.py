@@ -195,9 +195,9 @@ def _address(item: str) -> tuple[str, int]:
 
 
 def _port(value: str, setting: str) -> int:
-    if value.isdigit() and 0 < int(value) < 65536:
+    if value.isdigit() and int(value) < 65536:
         return int(value)
-    raise ConfigError(f"{setting}={value!r} is not a TCP port", fix="use a number from 1 to 65535")
+    raise ConfigError(f"{setting}={value!r} is not a TCP port", fix="use a number from 0 (any free port) to 65535")
 
 
 def _number(env: Mapping[str, str], name: str, default, kind):

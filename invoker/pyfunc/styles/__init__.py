@@ -15,6 +15,7 @@ Precedence, written once (README "How the style is chosen" repeats it):
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Callable
 
 from ..config import Config
@@ -99,11 +100,12 @@ def _public_functions(loaded: LoadedModule) -> list[str]:
 
 
 def _make_target(obj: Callable, name: str, loaded: LoadedModule) -> Target:
+    """``obj`` with the file and line that define it (a package may re-export it from a submodule)."""
     try:
-        line = inspect.getsourcelines(obj)[1]
+        path, line = Path(inspect.getsourcefile(obj) or loaded.path), inspect.getsourcelines(obj)[1]
     except (OSError, TypeError):
-        line = 0
-    return Target(obj, name, loaded.name, loaded.path, line)
+        path, line = loaded.path, 0
+    return Target(obj, name, loaded.name, path, line)
 
 
 __all__ = ["Adapter", "Runner", "Target", "STYLES", "resolve"]

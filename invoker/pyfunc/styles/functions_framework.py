@@ -26,6 +26,7 @@ from ..http import HTTPError, Request, Response, to_response
 from .base import Adapter, Runner, Target
 
 SHAPES = {("data", "context"): "event", ("cloud_event",): "cloudevent"}
+FRAMEWORK_ORIGINS = ("--target/--source", "FUNCTION_TARGET/FUNCTION_SOURCE")
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -49,6 +50,8 @@ def claim(target: Target, config: Config) -> str | None:
         return f"a functions_framework decorator registers it as {decorated}"
     if config.signature_type:
         return f"the signature type is set to {config.signature_type}"
+    if config.origin in FRAMEWORK_ORIGINS:
+        return f"named by {config.origin}, the Functions Framework's settings"
     shape = _shape(target)
     if shape:
         return f"its parameters are those of a {shape} function"
