@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -195,3 +196,74 @@ def test_other_runtime_fails_detection(fresh, tmp_path):
     built = fresh(tmp_path)
     assert built.result.returncode == 20  # no group passed
     assert "func.yaml runtime is 'go', not python" in built.result.stdout
+
+
+# -- every style through the lifecycle ------------------------------------------------------
+
+SEEDS = ROOT / "tests" / "seed_examples"
+KNATIVE_CURL = ["-H", "Ce-Specversion: 1.0", "-H", "Ce-Type: com.example.sampletype", "-H", "Ce-Source: example/source",
+                "-H", "Ce-Id: 1234-5678-9101", "-H", "Ce-Subject: example-subject", "-H", "Content-Type: application/json",
+                "-d", '{"message": "Hello CloudEvent!"}']
+
+
+def curl(url: str, *args: str) -> tuple[str, str]:
+    """``curl -s -i`` → (head, body)."""
+    out = subprocess.run(["curl", "-s", "-i", *args, url], capture_output=True, text=True, check=True).stdout
+    head, _, body = out.partition("\n\n")
+    return head, body
+
+
+def test_knative_sample(samples):
+    built = samples("knative")
+    assert "Installing pyproject.toml [project].dependencies" in built.result.stdout
+    assert (built.layers / "function-env" / "env.launch" / "FUNC_INVOKE.default").read_text() == "http"
+    url = built.launch()
+    assert requests.get(url + "/health/readiness").text.strip() == "counting"  # start() ran before serving
+    assert requests.post(url + "/n", data=b"abc").json() == {"count": 101, "ordinal": "101st", "received": 3, "path": "/n"}
+    assert built.stop() == 0
+
+
+def test_knative_cloudevent_sample_with_the_guide_curl(samples):
+    url = samples("knative-cloudevent").launch()
+    head, body = curl(url, "-X", "POST", *KNATIVE_CURL)
+    assert head.startswith("HTTP/1.1 200") and "application/cloudevents+json" in head
+    reply = json.loads(body)
+    assert reply["type"] == "dev.pyfunc.samples.echo"
+    assert reply["data"] == {"echo": {"message": "Hello CloudEvent!"}, "from": "example/source"}
+
+
+def test_functions_framework_sample(fresh):
+    built = fresh(ROOT / "samples" / "functions-framework", {"GOOGLE_FUNCTION_TARGET": "hello"})
+    assert built.result.returncode == 0, built.result.stdout
+    assert "style:    functions-framework" in built.result.stdout
+    url = built.launch()
+    response = requests.get(url + "/?name=Cloud")
+    assert response.json() == {"message": "Hello Cloud!"} and response.headers["x-style"] == "functions-framework"
+    assert requests.get(url + "/?name=nobody").status_code == 404
+
+
+def test_handler_sample(samples):
+    built = samples("handler")
+    assert "Installing function/requirements.txt" in built.result.stdout
+    answer = requests.post(built.launch(), json={"name": "Ada", "visits": 3}).json()
+    assert answer["message"] == "Hello, Ada! This is your 3rd visit."
+
+
+@pytest.mark.parametrize("name, settings, ask", [
+    pytest.param("buildpack-http", {}, lambda url: requests.get(url).text == "Handled request!", id="buildpack-http"),
+    pytest.param("buildpack-cloudevent", {}, lambda url: (
+        (lambda h, b: "ce-type: com.example.sampletype" in h.lower() and "Handled cloudevent!" in b)(
+            *curl(url, "-X", "POST", *KNATIVE_CURL))), id="buildpack-cloudevent"),
+    pytest.param("invoker-demo", {}, lambda url: (
+        (lambda h, b: "ce-type: com.example.reply" in h.lower() and b == "It's a demo")(
+            *curl(url, "-X", "POST", "-H", "Origin: http://example.com", *KNATIVE_CURL))), id="invoker-demo"),
+    pytest.param("functions-framework-hello", {"GOOGLE_FUNCTION_TARGET": "hello"},
+                 lambda url: requests.get(url).text == "Hello world!", id="functions-framework"),
+    pytest.param("knative-hello", {}, lambda url: requests.get(url).text == "Hello, World!", id="knative"),
+    pytest.param("handler-utils", {}, lambda url: requests.post(url, json={}).json() == {"message": "Hello, World!"},
+                 id="handler-template"),
+])
+def test_seed_example_builds_and_answers_as_its_seed_says(fresh, name, settings, ask):
+    built = fresh(SEEDS / name, settings)
+    assert built.result.returncode == 0, built.result.stdout
+    assert ask(built.launch())

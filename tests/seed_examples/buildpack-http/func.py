@@ -1,0 +1,4 @@
+from typing import Any
+
+def main(req: Any):
+  return "Handled request!"

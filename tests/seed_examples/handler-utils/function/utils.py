@@ -1,0 +1,2 @@
+def format_message(name: str) -> str:
+    return f"Hello, {name}!"
