@@ -1,0 +1,85 @@
+"""In-process: the configuration object's precedence and errors, and the ASGI app's body limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pyfunc.app import read_body
+from pyfunc.config import Config, parse_bp_function
+from pyfunc.errors import ConfigError
+from pyfunc.http import HTTPError
+
+
+def load(tmp_path, flags=None, **env):
+    return Config.load({"search_dir": str(tmp_path), **(flags or {})}, env)
+
+
+def test_defaults(tmp_path):
+    config = load(tmp_path)
+    assert (config.module, config.function, config.origin) == (None, None, "discovery")
+    assert config.addresses == (("0.0.0.0", 8080), ("::", 8080))
+    assert (config.max_body, config.timeout, config.max_workers, config.max_concurrency) == (10485760, 0.0, 50, 1000)
+
+
+def test_function_precedence(tmp_path):
+    (tmp_path / "main.py").write_text("")
+    env = {"BP_FUNCTION": "a.b", "MODULE_NAME": "m", "FUNCTION_NAME": "f", "FUNCTION_TARGET": "t"}
+    assert load(tmp_path, {"target": "flag"}, **env).function == "flag"
+    assert (load(tmp_path, **env).module, load(tmp_path, **env).function) == ("a", "b")
+    env.pop("BP_FUNCTION")
+    assert (load(tmp_path, **env).module, load(tmp_path, **env).function) == ("m", "f")
+    del env["MODULE_NAME"], env["FUNCTION_NAME"]
+    config = load(tmp_path, **env)
+    assert (config.function, config.source_file, config.origin) == ("t", tmp_path / "main.py", "FUNCTION_TARGET/FUNCTION_SOURCE")
+
+
+def test_listen_precedence(tmp_path):
+    assert load(tmp_path, {"port": "9000"}, LISTEN_ADDRESS="[::1]:1").addresses == (("0.0.0.0", 9000),)
+    assert load(tmp_path, LISTEN_ADDRESS="[::]:8081,0.0.0.0:8082", PORT="1").addresses == (("::", 8081), ("0.0.0.0", 8082))
+    assert load(tmp_path, PORT="7000", HOST="127.0.0.1").addresses == (("127.0.0.1", 7000),)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PORT": "eighty"}, "PORT='eighty' is not a TCP port"),
+    ({"LISTEN_ADDRESS": "localhost"}, "has no port"),
+    ({"PYFUNC_MAX_BODY": "-1"}, "is negative"),
+    ({"PYFUNC_TIMEOUT": "soon"}, "is not a number"),
+    ({"FUNCTION_SIGNATURE_TYPE": "grpc"}, "Unknown signature type"),
+    ({"MODULE_NAME": "my-module"}, "is not a module name"),
+    ({"FUNCTION_SOURCE": "missing.py"}, "no such file"),
+    ({"PYFUNC_LOG_FORMAT": "xml"}, "is not a log format"),
+])
+def test_config_errors_say_what_and_how(tmp_path, env, message):
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, **env)
+    assert message in str(error.value) and "How to fix" in str(error.value)
+
+
+def test_parse_bp_function():
+    assert parse_bp_function("pkg.sub.handler.main") == ("pkg.sub.handler", "main")
+    with pytest.raises(ConfigError):
+        parse_bp_function("main")
+
+
+def test_read_body_stops_at_the_limit_without_reading_the_rest():
+    chunks = [{"type": "http.request", "body": b"x" * 60, "more_body": True} for _ in range(100)]
+    received = []
+
+    async def receive():
+        received.append(1)
+        return chunks.pop(0)
+
+    with pytest.raises(HTTPError) as error:
+        asyncio.run(read_body({"headers": []}, receive, 100))
+    assert error.value.status == 413 and len(received) == 2
+
+
+def test_read_body_refuses_a_declared_length_before_reading():
+    async def receive():
+        raise AssertionError("must not read")
+
+    with pytest.raises(HTTPError) as error:
+        asyncio.run(read_body({"headers": [(b"content-length", b"5000")]}, receive, 100))
+    assert error.value.status == 413
