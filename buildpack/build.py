@@ -8,6 +8,9 @@ Layers (seed python-function-buildpack, "Behaviour"):
 | dependencies  | launch, cache       | the app's requirements.txt, on PYTHONPATH (prepended)  |
 | function-env  | launch              | func.yaml envs and the resolved function, as defaults  |
 | validation    | build               | the report of ``python -m pyfunc check`` (every build) |
+
+Sources of the app and both package layers are precompiled to hash-checked ``.pyc`` so the
+image runs read-only, under any uid, without Python writing bytecode.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
             if wheelhouse.is_dir():
                 args += ["--find-links", str(wheelhouse)]
             pip.install(packages, [*args, str(wheel)], log, ctx.app_dir, env, "the invoker")
+            pip.compile_bytecode(packages, log, env)
         launch_env = LayerEnv()
         launch_env.append("PYTHONPATH", str(packages), os.pathsep)
         layer.commit(expected, launch_env)
@@ -164,6 +168,7 @@ def _dependencies(ctx: Context, log: Log, env: dict[str, str]) -> Path | None:
             log.detail(f"Installing {', '.join(names)} into {layer.path} ({why})")
             layer.reset()
             pip.install(packages, args, log, ctx.app_dir, env, " and ".join(names))
+            pip.compile_bytecode(packages, log, env)
         launch_env = LayerEnv()
         launch_env.prepend("PYTHONPATH", str(packages), os.pathsep)
         layer.commit(expected, launch_env)
@@ -206,4 +211,5 @@ def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], la
             )
         for line in process.stdout.strip().splitlines()[1:]:
             log.detail(line.strip())
+        pip.compile_bytecode(ctx.app_dir, log, check_env)
     layer.commit({})

@@ -35,3 +35,15 @@ def install(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping
 def python_version() -> str:
     """The build's CPython version, e.g. ``3.11.2`` (a key of every cached layer)."""
     return ".".join(str(part) for part in sys.version_info[:3])
+
+
+def compile_bytecode(tree: Path, log: Log, env: Mapping[str, str]) -> None:
+    """Precompile ``tree`` to hash-checked ``.pyc`` files, valid whatever mtimes the image
+    export gives the sources, so that at run time Python never writes (read-only image)."""
+    command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
+               "-x", r"/\.", str(tree)]
+    log.debug("Running: " + " ".join(command))
+    process = subprocess.run(command, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             errors="replace")
+    if process.returncode != 0:
+        log.warn(f"some files under {tree} did not compile:\n" + process.stdout.strip()[-2000:])

@@ -33,10 +33,10 @@ class Built:
     def layers(self) -> Path:
         return self.workspace.layers / BP_LAYERS
 
-    def launch(self, env: dict[str, str] | None = None) -> str:
+    def launch(self, env: dict[str, str] | None = None, **options) -> str:
         self.stop()
         port = self.lifecycle.free_port()
-        self.process = self.workspace.launch({"PORT": str(port), **(env or {})})
+        self.process = self.workspace.launch({"PORT": str(port), **(env or {})}, **options)
         self.lifecycle.wait_for(port, self.process)
         return f"http://127.0.0.1:{port}"
 
@@ -267,3 +267,30 @@ def test_seed_example_builds_and_answers_as_its_seed_says(fresh, name, settings,
     built = fresh(SEEDS / name, settings)
     assert built.result.returncode == 0, built.result.stdout
     assert ask(built.launch())
+
+
+def tree_state(*roots: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for root in roots for p in root.rglob("*")
+            if not p.is_symlink()}
+
+
+def test_image_runs_read_only_as_another_user_and_writes_nothing(samples):
+    import os
+
+    built = samples("with-deps")
+    app, layers = built.workspace.app, built.workspace.layers
+    assert list((app / "__pycache__").glob("func.*.pyc")), "the app was not precompiled at build"
+    before = tree_state(app, layers)
+    modes = {p: p.stat().st_mode for p in [built.root, app, layers, *app.rglob("*"), *layers.rglob("*")]
+             if not p.is_symlink()}
+    for path, mode in modes.items():  # as in an image: readable by the run user, writable by nobody
+        path.chmod((mode | 0o444 | (0o111 if path.is_dir() else 0)) & ~0o222)
+    try:
+        user = "nobody" if os.geteuid() == 0 else built.lifecycle.USER
+        url = built.launch(user=user)
+        assert requests.post(url, data=b"x" * 10).json()["bytes"] == 10
+        assert built.stop() == 0
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    assert tree_state(app, layers) == before

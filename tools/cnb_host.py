@@ -115,9 +115,10 @@ class Workspace:
         for path in [self.root, *self.root.rglob("*")]:
             os.lchown(path, user.pw_uid, user.pw_gid)
 
-    def _command(self, argv: list[str]) -> list[str]:
+    def _command(self, argv: list[str], user: str = USER) -> list[str]:
         if os.geteuid() == 0:
-            return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", *argv]
+            account = pwd.getpwnam(user)
+            return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", *argv]
         return argv
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -152,10 +153,12 @@ class Workspace:
         built.stdout = detected.stdout + built.stdout
         return built
 
-    def launch(self, env: dict[str, str] | None = None, process: str = "web", stream: bool = False) -> subprocess.Popen:
+    def launch(self, env: dict[str, str] | None = None, process: str = "web", stream: bool = False,
+               user: str = USER) -> subprocess.Popen:
         """Start the launcher under the process type's name (how the launcher picks the process).
 
-        Output is captured (``process.stdout``) unless ``stream`` leaves it on this terminal.
+        Output is captured (``process.stdout``) unless ``stream`` leaves it on this terminal;
+        as root, ``user`` runs it (images run as another uid than the build's).
         """
         link = self.root / process
         if not link.exists():
@@ -163,7 +166,7 @@ class Workspace:
         launch_env = {"CNB_LAYERS_DIR": str(self.layers), "CNB_APP_DIR": str(self.app)}
         launch_env.update(env or {})
         output = {} if stream else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
-        return subprocess.Popen(self._command([str(link)]), env=self._env(launch_env), cwd=self.app, **output)
+        return subprocess.Popen(self._command([str(link)], user), env=self._env(launch_env), cwd=self.app, **output)
 
 
 def free_port() -> int:

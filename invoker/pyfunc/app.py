@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 
 from .config import Config
@@ -18,6 +19,7 @@ from .http import HTTPError, Receive, Request, Response, Scope, Send, send_respo
 from .styles import Adapter
 
 log = logging.getLogger("pyfunc")
+access = logging.getLogger("pyfunc.request")
 
 #: Probe paths of every style (seed pyfunc: /healthz/*; Knative: /health/*; handler template: /_/ready).
 PROBES = {
@@ -37,6 +39,7 @@ class App:
         self.max_body = config.max_body
         self.timeout = config.timeout or None
         self.max_concurrency = config.max_concurrency
+        self.access_log = config.access_log
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,7 +54,10 @@ class App:
             else:
                 self.inflight += 1
                 try:
-                    await self._invoke(scope, receive, send)
+                    if self.access_log:
+                        await self._logged(scope, receive, send)
+                    else:
+                        await self._invoke(scope, receive, send)
                 finally:
                     self.inflight -= 1
         elif kind == "lifespan":
@@ -89,6 +95,29 @@ class App:
             if not started:
                 headers = [(b"x-request-id", request_id.encode("latin-1")), *self.adapter.error_headers]
                 await send_response(send, Response.text(f"Internal Server Error (request id {request_id})\n", 500, headers))
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``_invoke`` plus one request log line: id, method, path, status, duration, traceparent."""
+        start = time.perf_counter()
+        status = 0
+
+        async def status_send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._invoke(scope, receive, status_send)
+        finally:
+            fields = {"request_id": _request_id(scope), "method": scope["method"], "path": scope["path"],
+                      "status": status, "duration_ms": round((time.perf_counter() - start) * 1000, 3)}
+            traceparent = _header(scope, b"traceparent")
+            if traceparent:
+                fields["traceparent"] = traceparent
+            access.info("%s %s %s %.1fms request_id=%s%s", fields["method"], fields["path"], status,
+                        fields["duration_ms"], fields["request_id"], f" traceparent={traceparent}" if traceparent else "",
+                        extra={"fields": fields})
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(scope, receive, self.max_body)
@@ -161,8 +190,17 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return limited_receive
 
 
-def _request_id(scope: Scope) -> str:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            return value.decode("latin-1")[:128]
-    return uuid.uuid4().hex
+        if name == wanted:
+            return value.decode("latin-1")[:256]
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    """The request's id: its X-Request-Id header, else a new one, kept in the scope so that
+    the error log, the 500 answer and the request log line all show the same id."""
+    request_id = scope.get("pyfunc.request_id")
+    if request_id is None:
+        request_id = scope["pyfunc.request_id"] = (_header(scope, b"x-request-id") or uuid.uuid4().hex)[:128]
+    return request_id

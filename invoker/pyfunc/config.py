@@ -53,6 +53,7 @@ class Config:
         max_concurrency: in-flight request cap (``PYFUNC_MAX_CONCURRENCY``), 0 for none; 503.
         grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
         log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
+        access_log: one log line per request (``PYFUNC_ACCESS_LOG``; on with json logs).
     """
 
     search_dir: Path
@@ -70,6 +71,7 @@ class Config:
     max_concurrency: int = 1000
     grace: float = 30.0
     log_format: str = "text"
+    access_log: bool = False
 
     @classmethod
     def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -111,6 +113,7 @@ class Config:
             max_concurrency=_number(env, "PYFUNC_MAX_CONCURRENCY", 1000, int),
             grace=_number(env, "PYFUNC_GRACE", 30.0, float),
             log_format=log_format,
+            access_log=env["PYFUNC_ACCESS_LOG"].lower() in _TRUE if env.get("PYFUNC_ACCESS_LOG") else log_format == "json",
         )
 
 

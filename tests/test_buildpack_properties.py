@@ -1,0 +1,109 @@
+"""Property tests: whatever func.yaml and settings hold, detect and build never crash, exit
+only 0/100 (detect) or 0/1 (build) with a message, and write nothing outside layers/.
+
+A copy of the buildpack without its invoker wheel stops a valid build right after the
+configuration is read (exit 1, "no invoker wheel"), so no example reaches pip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import cnb_host
+
+HOSTILE = ["/", "..", "../../etc/x", "A=B", "a\x00b", "a\nb", "", ".", "x" * 300, "é", "$(id)", "${HOME}", "a b"]
+text = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=40))
+scalar = st.one_of(text, st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False))
+env_entry = st.fixed_dictionaries({}, optional={"name": text, "value": st.one_of(scalar, st.lists(scalar, max_size=2))})
+document = st.fixed_dictionaries({}, optional={
+    "runtime": st.one_of(st.just("python"), text),
+    "envs": st.one_of(st.lists(env_entry, max_size=4), scalar),
+    "run": st.one_of(st.fixed_dictionaries({}, optional={"envs": st.lists(env_entry, max_size=4)}), scalar),
+    "deploy": st.fixed_dictionaries({}, optional={"options": st.dictionaries(text, scalar, max_size=3)}),
+    "invoke": st.one_of(st.sampled_from(["http", "cloudevent"]), text),
+})
+raw_yaml = st.one_of(
+    document.map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode("utf-8")),
+    st.binary(max_size=300),
+    st.sampled_from([
+        b"a: &a [1, 2]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\nruntime: python\n",
+        b"runtime: python\n" + b"x:\n" + b"".join(b"  " * i + b"- \n" for i in range(200)),
+        b"runtime: python\nenvs: " + b"[" * 500 + b"]" * 500 + b"\n",
+        b"runtime: python\n" + b"# pad\n" * 200_000,
+    ]),
+)
+setting_value = st.one_of(text.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=50))
+platform_env = st.dictionaries(
+    st.sampled_from(["BP_FUNCTION", "GOOGLE_FUNCTION_TARGET", "GOOGLE_FUNCTION_SOURCE", "GOOGLE_FUNCTION_SIGNATURE_TYPE",
+                     "BP_LOG_LEVEL", "PIP_INDEX_URL"]), setting_value, max_size=3)
+
+
+@pytest.fixture(scope="module")
+def no_wheel_buildpack(tmp_path_factory):
+    if not (cnb_host.BUILDPACK / "vendor").is_dir():
+        pytest.skip("run make buildpack")
+    target = tmp_path_factory.mktemp("bp") / "buildpack"
+    shutil.copytree(cnb_host.BUILDPACK, target, ignore=shutil.ignore_patterns("wheels"))
+    return target
+
+
+def snapshot(root: Path, skip: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*") if skip not in p.parents and p != skip}
+
+
+def run_phases(root: Path, buildpack: Path, func_yaml: bytes | None, env_files: dict[str, bytes], link_outside: bool):
+    shutil.rmtree(root, ignore_errors=True)
+    app, platform, layers, outside = root / "app", root / "platform", root / "layers", root / "outside"
+    for directory in (app, platform / "env", layers, outside):
+        directory.mkdir(parents=True)
+    (app / "func.py").write_text("def main(req):\n    return 'ok'\n")
+    (outside / "secret.yaml").write_text("runtime: python\nenvs:\n- name: A\n  value: b\n")
+    if link_outside:
+        (app / "func.yaml").symlink_to(outside / "secret.yaml")
+        (app / "requirements.txt").symlink_to(outside / "secret.yaml")
+    elif func_yaml is not None:
+        (app / "func.yaml").write_bytes(func_yaml)
+    for name, value in env_files.items():
+        (platform / "env" / name).write_bytes(value)
+    before = snapshot(root, layers)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "CNB_PLATFORM_DIR": str(platform),
+           "CNB_BUILD_PLAN_PATH": str(root / "plan.toml"), "CNB_LAYERS_DIR": str(layers),
+           "CNB_BP_PLAN_PATH": str(root / "plan.toml"), "CNB_BUILDPACK_DIR": str(buildpack)}
+    detect = subprocess.run([str(buildpack / "bin" / "detect")], cwd=app, env=env, capture_output=True, timeout=60)
+    build = subprocess.run([str(buildpack / "bin" / "build")], cwd=app, env=env, capture_output=True, timeout=60)
+    after = snapshot(root, layers)
+    after.pop(str(root / "plan.toml"), None)  # detect's own output file
+    before.pop(str(root / "plan.toml"), None)
+    return detect, build, before, after
+
+
+def assert_well_behaved(detect, build, before, after) -> None:
+    detect_out = (detect.stdout + detect.stderr).decode("utf-8", "replace")
+    build_out = (build.stdout + build.stderr).decode("utf-8", "replace")
+    assert detect.returncode in (0, 100), detect_out
+    assert "Traceback" not in detect_out and "shell probe" not in detect_out
+    assert build.returncode in (0, 1), build_out
+    assert "Traceback" not in build_out
+    if build.returncode == 1:
+        assert "ERROR: " in build_out and len(build_out.strip()) > 20
+    assert after == before, "a phase wrote outside the layers directory"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(func_yaml=st.one_of(st.none(), raw_yaml), env_files=platform_env)
+def test_any_func_yaml_and_settings(tmp_path, no_wheel_buildpack, func_yaml, env_files):
+    assert_well_behaved(*run_phases(tmp_path / "case", no_wheel_buildpack, func_yaml, env_files, False))
+
+
+def test_symlinks_pointing_outside_the_app(tmp_path, no_wheel_buildpack):
+    detect, build, before, after = run_phases(tmp_path / "case", no_wheel_buildpack, None, {}, True)
+    assert_well_behaved(detect, build, before, after)
+    assert b"no invoker wheel" in build.stderr  # the configuration was read; it stopped where the copy lacks the wheel
