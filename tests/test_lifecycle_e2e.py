@@ -164,11 +164,19 @@ def test_rebuild_reuses_cached_layers_and_a_changed_requirements_rebuilds_only_d
     assert f"Reusing cached layer {built.layers / 'invoker'}" in changed.stdout
 
 
-def test_bp_function_from_the_platform_env(fresh, tmp_path):
-    write_function(tmp_path, {"handlers/__init__.py": "", "handlers/api.py": "def ping(body):\n    return 'pong'\n"})
-    built = fresh(tmp_path, {"BP_FUNCTION": "handlers.api.ping"})
+def test_bp_function_from_the_platform_env_and_no_secret_in_the_image(fresh, tmp_path):
+    write_function(tmp_path, {"handlers/__init__.py": "", "handlers/api.py": "def ping(body):\n    return 'pong'\n",
+                              "func.yaml": "runtime: python\nrun:\n  envs:\n  - name: DB_PASSWORD\n"
+                                           "    value: '{{ secret:db:password }}'\n  - name: FROM_BUILD\n"
+                                           "    value: '{{ env:BUILD_NOTE }}'\n"})
+    built = fresh(tmp_path, {"BP_FUNCTION": "handlers.api.ping", "API_TOKEN": "s3cr3t-token", "BUILD_NOTE": "noted"})
     assert built.result.returncode == 0, built.result.stdout
     assert "Function: handlers.api.ping (from BP_FUNCTION)" in built.result.stdout
+    assert "DB_PASSWORD: {{ secret:db:password }} is a deploy-time reference" in built.result.stdout
+    launch_files = [p for p in built.layers.rglob("*") if p.is_file() and "env" in p.parent.name]
+    contents = "".join(p.read_text(errors="replace") for p in launch_files)
+    assert "s3cr3t-token" not in contents and "secret:" not in contents
+    assert (built.layers / "function-env" / "env.launch" / "FROM_BUILD.default").read_text() == "noted"
     assert requests.get(built.launch()).text == "pong"
 
 
