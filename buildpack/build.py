@@ -76,25 +76,33 @@ def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         record = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
         digest = hashlib.sha256(archive.read(record)).hexdigest()
-    expected = {"invoker": wheel.name, "record-sha256": digest, "python": pip.python_version(),
-                "arch": platform.machine()}
-    layer = Layer(ctx.layers_dir, "invoker", Types(launch=True, cache=True))
+    args = ["--find-links", str(wheel.parent)]
+    wheelhouse = ctx.buildpack_dir / "wheelhouse"
+    if wheelhouse.is_dir():
+        args += ["--find-links", str(wheelhouse)]
+    return _packages_layer(ctx, log, env, "invoker", "Installing invoker", {"invoker": wheel.name, "record-sha256": digest},
+                           [*args, str(wheel)], wheel.name, first_on_path=False)
+
+
+def _packages_layer(ctx: Context, log: Log, env: dict[str, str], name: str, title: str, key: dict[str, str],
+                    pip_args: list[str], what: str, first_on_path: bool) -> Path:
+    """A launch+cache layer of pip-installed packages in ``<layer>/packages``, reused while
+    ``key``, the Python version and the arch are unchanged. It goes on PYTHONPATH first
+    (the app's pins win) or last (the invoker steps aside)."""
+    expected = {**key, "python": pip.python_version(), "arch": platform.machine()}
+    layer = Layer(ctx.layers_dir, name, Types(launch=True, cache=True))
     packages = layer.path / "packages"
-    with log.timed("Installing invoker"):
+    with log.timed(title):
         reusable, why = layer.reusable(expected)
         if reusable:
             log.detail(f"Reusing cached layer {layer.path} ({why})")
         else:
-            log.detail(f"Installing {wheel.name} into {layer.path} ({why})")
+            log.detail(f"Installing {what} into {layer.path} ({why})")
             layer.reset()
-            args = ["--find-links", str(wheel.parent)]
-            wheelhouse = ctx.buildpack_dir / "wheelhouse"
-            if wheelhouse.is_dir():
-                args += ["--find-links", str(wheelhouse)]
-            pip.install(packages, [*args, str(wheel)], log, ctx.app_dir, env, "the invoker")
+            pip.install(packages, pip_args, log, ctx.app_dir, env, what)
             pip.compile_bytecode(packages, log, env)
         launch_env = LayerEnv()
-        launch_env.append("PYTHONPATH", str(packages), os.pathsep)
+        (launch_env.prepend if first_on_path else launch_env.append)("PYTHONPATH", str(packages), os.pathsep)
         layer.commit(expected, launch_env)
     return packages
 
@@ -153,26 +161,12 @@ def _project_dependencies(path: Path) -> list[str]:
 def _dependencies(ctx: Context, log: Log, env: dict[str, str]) -> Path | None:
     """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
     args, names, digest = _requirements(ctx.app_dir)
-    layer = Layer(ctx.layers_dir, "dependencies", Types(launch=True, cache=True))
     if not names:
         log.step("Installing dependencies")
         log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None
-    expected = {"requirements-sha256": digest, "python": pip.python_version(), "arch": platform.machine()}
-    packages = layer.path / "packages"
-    with log.timed("Installing dependencies"):
-        reusable, why = layer.reusable(expected)
-        if reusable:
-            log.detail(f"Reusing cached layer {layer.path} ({why})")
-        else:
-            log.detail(f"Installing {', '.join(names)} into {layer.path} ({why})")
-            layer.reset()
-            pip.install(packages, args, log, ctx.app_dir, env, " and ".join(names))
-            pip.compile_bytecode(packages, log, env)
-        launch_env = LayerEnv()
-        launch_env.prepend("PYTHONPATH", str(packages), os.pathsep)
-        layer.commit(expected, launch_env)
-    return packages
+    return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": digest},
+                           args, ", ".join(names), first_on_path=True)
 
 
 def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> None:

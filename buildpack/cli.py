@@ -52,9 +52,14 @@ def run_build(ctx: Context) -> int:
     log = Log(ctx.setting("BP_LOG_LEVEL"))
     try:
         build(ctx, log)
+    except OSError as exc:  # e.g. an unreadable app file or a full disk: say which file
+        error = BuildpackError(f"Cannot use {exc.filename or 'a file'}: {exc.strerror or exc}",
+                               fix="check the file's permissions and the disk space of the build")
     except BuildpackError as exc:
-        print("", file=sys.stderr)
-        for number, line in enumerate(str(exc).splitlines()):
-            print(f"{'ERROR: ' if number == 0 else '       '}{line}", file=sys.stderr)
-        return BUILD_ERROR
-    return 0
+        error = exc
+    else:
+        return 0
+    print("", file=sys.stderr)
+    for number, line in enumerate(str(error).splitlines()):
+        print(f"{'ERROR: ' if number == 0 else '       '}{line}", file=sys.stderr)
+    return BUILD_ERROR

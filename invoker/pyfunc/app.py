@@ -64,7 +64,7 @@ class App:
             await self._lifespan(receive, send)
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
+        started = False  # whether a streaming adapter has begun its answer (then no error answer)
 
         async def tracked_send(message: dict) -> None:
             nonlocal started
@@ -74,7 +74,7 @@ class App:
         try:
             if self.adapter.streaming:
                 work = self.adapter.asgi(scope, _limited(receive, self.max_body), tracked_send)
-            else:
+            else:  # a buffered answer is sent in one go, after the adapter returned
                 work = self._respond(scope, receive, send)
             if self.timeout is None:
                 await work

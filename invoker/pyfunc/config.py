@@ -28,6 +28,10 @@ _MODULE = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*$")
 _FUNCTION = re.compile(rf"^{_IDENTIFIER}$")
 _TRUE = {"1", "true", "yes", "on"}
 
+#: ``Config.origin`` values: which setting named the function.
+FROM_FLAGS = "--target/--source"
+FROM_FRAMEWORK_ENV = "FUNCTION_TARGET/FUNCTION_SOURCE"
+
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
@@ -137,7 +141,7 @@ def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Pat
     if flags.get("target") or flags.get("source"):
         return (None, _function_name(str(flags["target"]), "--target") if flags.get("target") else None,
                 _source(str(flags["source"]), search_dir, "--source") if flags.get("source") else None,
-                "--target/--source")
+                FROM_FLAGS)
     if env.get("BP_FUNCTION"):
         module, function = parse_bp_function(env["BP_FUNCTION"])
         return module, function, None, "BP_FUNCTION"
@@ -155,7 +159,7 @@ def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Pat
     if env.get("FUNCTION_TARGET") or env.get("FUNCTION_SOURCE"):
         function = _function_name(env["FUNCTION_TARGET"], "FUNCTION_TARGET") if env.get("FUNCTION_TARGET") else None
         source = _source(env.get("FUNCTION_SOURCE") or "main.py", search_dir, "FUNCTION_SOURCE")
-        return None, function, source, "FUNCTION_TARGET/FUNCTION_SOURCE"
+        return None, function, source, FROM_FRAMEWORK_ENV
     return None, None, None, "discovery"
 
 

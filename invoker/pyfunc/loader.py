@@ -52,9 +52,10 @@ def load(config: Config) -> LoadedModule:
         return _import(config.module, config.search_dir, config.origin)
     for name, marker in DISCOVERY:
         if (config.search_dir / marker).is_file():
-            if name == "function" and not _package_exports_function(config.search_dir):
-                continue
-            return _import(name, config.search_dir, f"discovery ({marker})")
+            loaded = _import(name, config.search_dir, f"discovery ({marker})")
+            if name == "function" and not _serves_itself(loaded, config.search_dir):
+                continue  # a handler-template package: its code is in function/handler.py
+            return loaded
     looked = ", ".join(marker for _, marker in DISCOVERY)
     raise LoadError(
         f"No function source found in {config.search_dir}",
@@ -64,11 +65,10 @@ def load(config: Config) -> LoadedModule:
     )
 
 
-def _package_exports_function(search_dir: Path) -> bool:
-    """A ``function/`` package is the Knative layout unless it only holds ``handler.py``."""
-    package = search_dir / "function"
-    init = (package / "__init__.py").read_text(encoding="utf-8", errors="replace")
-    return "new" in init or "handle" in init or not (package / "handler.py").is_file()
+def _serves_itself(loaded: LoadedModule, search_dir: Path) -> bool:
+    """A ``function/`` package is the Knative layout unless it only wraps ``handler.py``."""
+    exports = any(hasattr(loaded.module, name) for name in ("new", "handle", "main"))
+    return exports or not (search_dir / "function" / "handler.py").is_file()
 
 
 def _import(name: str, search_dir: Path, origin: str) -> LoadedModule:

@@ -20,13 +20,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Config
+from ..config import FROM_FLAGS, FROM_FRAMEWORK_ENV, Config
 from ..errors import LoadError
 from ..http import HTTPError, Request, Response, to_response
 from .base import Adapter, Runner, Target
 
 SHAPES = {("data", "context"): "event", ("cloud_event",): "cloudevent"}
-FRAMEWORK_ORIGINS = ("--target/--source", "FUNCTION_TARGET/FUNCTION_SOURCE")
+FRAMEWORK_ORIGINS = (FROM_FLAGS, FROM_FRAMEWORK_ENV)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
