@@ -12,7 +12,7 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle user buildpack run test clean
+.PHONY: all tools venv lifecycle user buildpack run test bench clean
 
 all: test
 
@@ -43,6 +43,11 @@ run: tools buildpack
 
 test: tools buildpack
 	$(VENV)/bin/python -m pytest -q tests
+
+# Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.
+bench: venv
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(VENV)/bin/python tools/bench.py
 
 clean:
 	rm -rf build $(TOOLS) invoker/*.egg-info
