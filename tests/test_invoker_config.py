@@ -83,3 +83,27 @@ def test_read_body_refuses_a_declared_length_before_reading():
     with pytest.raises(HTTPError) as error:
         asyncio.run(read_body({"headers": [(b"content-length", b"5000")]}, receive, 100))
     assert error.value.status == 413
+
+
+RUNTIME_SETTINGS = ["BP_FUNCTION", "MODULE_NAME", "FUNCTION_NAME", "FUNCTION_TARGET", "FUNCTION_SOURCE",
+                    "FUNCTION_SIGNATURE_TYPE", "LISTEN_ADDRESS", "PORT", "HOST", "PYFUNC_MAX_BODY", "PYFUNC_TIMEOUT"]
+
+
+def test_any_runtime_settings_load_or_raise_config_error(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.one_of(st.sampled_from(["", "x", "a..b", "../m.f", "/etc/passwd", "main.py", "-1", "99999", "[::]:80",
+                                        "a\x00b", "a\nb", "0.0.0.0:8080,[::]:8080"]), st.text(max_size=30))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(st.sampled_from(RUNTIME_SETTINGS), values, max_size=4))
+    def check(env):
+        try:
+            config = Config.load({"search_dir": str(tmp_path)}, env)
+        except ConfigError as error:
+            assert str(error).strip()
+        else:
+            assert config.search_dir == tmp_path.resolve()
+
+    check()

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import write_function
@@ -30,8 +31,19 @@ def test_timeout_answers_504(tmp_path, serve):
     assert response.status_code == 504
 
 
-def test_concurrency_cap_answers_503_with_retry_after(tmp_path, serve):
-    write_function(tmp_path, SLOW)
+SLOW_SYNC = {"func.py": """
+    import time
+
+    def main(body):
+        seconds = float(body or 0)
+        time.sleep(seconds)
+        return f"slept {seconds}"
+"""}
+
+
+@pytest.mark.parametrize("files", [SLOW, SLOW_SYNC], ids=["async", "sync"])
+def test_concurrency_cap_answers_503_with_retry_after(tmp_path, serve, files):
+    write_function(tmp_path, files)
     server = serve(tmp_path, {"PYFUNC_MAX_CONCURRENCY": "2"})
     statuses = []
     threads = [threading.Thread(target=lambda: statuses.append(requests.post(server.url, data="1").status_code))
