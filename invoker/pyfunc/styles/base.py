@@ -6,16 +6,13 @@ mine?) and an ``Adapter`` subclass. The server (``pyfunc.app``) only ever talks 
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
 from ..http import Receive, Request, Response, Scope, Send
+from ..runner import Runner
 
 
 @dataclass(frozen=True)
@@ -35,39 +32,6 @@ class Target:
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.line else str(self.path)
-
-
-class Runner:
-    """Runs user callables off the event loop when they are plain ``def`` (a bounded pool).
-
-    ``max_workers`` threads (MAX_WORKERS, seed handler-template: default 50); coroutine
-    functions are awaited on the loop. The pool is created on first use.
-    """
-
-    def __init__(self, max_workers: int) -> None:
-        self.max_workers = max_workers
-        self._pool: ThreadPoolExecutor | None = None
-
-    def wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """An ``async`` callable that runs ``func`` the right way for its kind."""
-        if _is_async(func):
-            return func
-
-        async def in_thread(*args: Any, **kwargs: Any) -> Any:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="pyfunc")
-            call = functools.partial(func, *args, **kwargs) if kwargs else functools.partial(func, *args)
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
-        return in_thread
-
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _is_async(func: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
 
 
 class Adapter:
