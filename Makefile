@@ -45,7 +45,7 @@ test: tools buildpack
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.
-bench: venv
+bench: tools buildpack
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python tools/bench.py
 

@@ -36,10 +36,14 @@ import cnb_host  # noqa: E402
 
 ROOT = cnb_host.ROOT
 BENCH = ROOT / ".tools" / "bench"
-PYFUNC_PYTHON = ROOT / ".tools" / "venv" / "bin" / "python"
+WHEELS = cnb_host.BUILDPACK / "wheels"
+PYFUNC_PACKAGES = BENCH / "pyfunc" / "packages"
 
-#: Anchor virtualenvs: name → requirements (versions as in reference/perf-baselines.md).
+#: Virtualenvs: name → requirements. pyfunc is the assembled buildpack's wheel, installed as the
+#: buildpack installs it in an image (pip --target, on PYTHONPATH); the anchors are installed
+#: in their venvs' site-packages, at the versions of reference/perf-baselines.md.
 ENVIRONMENTS = {
+    "pyfunc": [str(next(iter(sorted(WHEELS.glob("pyfunc-*.whl"))), WHEELS / "pyfunc-missing.whl"))],
     "ff": ["functions-framework==3.10.2"],
     "func": ["func-python==0.8.1"],
     "raw": ["uvicorn==0.54.0", "uvloop", "httptools", "granian==2.8.7", "matplotlib"],
@@ -103,13 +107,13 @@ class Config:
     env: dict[str, str] = field(default_factory=dict)
 
     def python(self) -> Path:
-        return PYFUNC_PYTHON if self.venv == "pyfunc" else BENCH / self.venv / "bin" / "python"
+        return BENCH / self.venv / "bin" / "python"
 
 
 def pyfunc(name: str, label: str, function: str, case: str = "hello", script: str | None = None, flask: bool = False,
            args: tuple[str, ...] = ()) -> Config:
     return Config(name, label, "pyfunc", function, ["-m", "pyfunc", "start", *args], case, script, flask,
-                  {"LISTEN_ADDRESS": "127.0.0.1:{port}"})
+                  {"LISTEN_ADDRESS": "127.0.0.1:{port}", "PYTHONPATH": str(PYFUNC_PACKAGES)})
 
 
 CONFIGS = [
@@ -153,18 +157,26 @@ def prepare(root: Path) -> None:
     for venv, requirements in ENVIRONMENTS.items():
         python = BENCH / venv / "bin" / "python"
         marker = BENCH / venv / ".installed"
-        if marker.is_file() and marker.read_text() == "\n".join(requirements):
+        stamp = "\n".join(requirements + [_digest(Path(r)) for r in requirements if r.endswith(".whl")])
+        if marker.is_file() and marker.read_text() == stamp:
             continue
         print(f"installing the {venv} comparison environment: {' '.join(requirements)}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(BENCH / venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
-                       check=True)
-        marker.write_text("\n".join(requirements))
+        target = ["--target", str(PYFUNC_PACKAGES)] if venv == "pyfunc" else []
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *target,
+                        *requirements], check=True)
+        marker.write_text(stamp)
     for name, files in FUNCTIONS.items():
         for relative, source in files.items():
             path = root / name / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(textwrap.dedent(source))
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Server:
@@ -406,11 +418,13 @@ def machine() -> str:
 
 def versions() -> str:
     lines = []
-    for venv, requirements in (("pyfunc", ["pyfunc", "uvicorn", "uvloop", "httptools", "cloudevents", "flask"]),
-                               *((v, [r.split("==")[0] for r in reqs]) for v, reqs in ENVIRONMENTS.items())):
-        python = PYFUNC_PYTHON if venv == "pyfunc" else BENCH / venv / "bin" / "python"
-        code = "import sys; from importlib.metadata import version; print(', '.join(f'{n} {version(n)}' for n in sys.argv[1:]))"
-        out = subprocess.run([str(python), "-c", code, *requirements], capture_output=True, text=True).stdout.strip()
+    names = {"pyfunc": ["pyfunc", "uvicorn", "uvloop", "httptools", "cloudevents", "flask"]}
+    for venv, requirements in ENVIRONMENTS.items():
+        python = BENCH / venv / "bin" / "python"
+        requirements = names.get(venv) or [r.split("==")[0] for r in requirements]
+        code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from importlib.metadata import version; print(', '.join(f'{n} {version(n)}' for n in sys.argv[1:]))"
+        out = subprocess.run([str(python), "-c", code, str(PYFUNC_PACKAGES), *requirements], capture_output=True,
+                             text=True).stdout.strip()
         lines.append(f"- {venv}: {out}")
     return "\n".join(lines)
 
@@ -504,6 +518,8 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("make bench needs wrk (apt-get install wrk)")
+    if not list(WHEELS.glob("pyfunc-*.whl")):
+        sys.exit("make bench needs the assembled buildpack: make buildpack")
     with tempfile.TemporaryDirectory(prefix="pyfunc-bench-") as tmp:
         root = Path(tmp)
         prepare(root)

@@ -12,10 +12,9 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 
 from .config import Config
-from .http import HTTPError, Receive, Request, Response, Scope, Send, send_response
+from .http import HTTPError, Receive, Request, Response, Scope, Send, new_request_id, send_response
 from .styles import Adapter
 
 log = logging.getLogger("pyfunc")
@@ -202,5 +201,5 @@ def _request_id(scope: Scope) -> str:
     the error log, the 500 answer and the request log line all show the same id."""
     request_id = scope.get("pyfunc.request_id")
     if request_id is None:
-        request_id = scope["pyfunc.request_id"] = (_header(scope, b"x-request-id") or uuid.uuid4().hex)[:128]
+        request_id = scope["pyfunc.request_id"] = (_header(scope, b"x-request-id") or new_request_id())[:128]
     return request_id

@@ -1,16 +1,25 @@
-"""CloudEvents over HTTP (binary and structured mode) through the ``cloudevents`` SDK 1.x API.
+"""CloudEvents over HTTP (binary and structured mode) with the ``cloudevents`` SDK 1.x API.
 
 Imported only by styles that take events. Every parse failure becomes HTTPError(400) with
 the reason, never a 500 (reference/function-styles.md section 5). Replies get a fresh ``id``
 and ``time`` (the old invoker echoed the incoming ones) and use the request's content mode.
+
+Binary mode, the common case on Knative, is mapped here (CloudEvents HTTP binding 3.1.3:
+``ce-*`` headers are the attributes, percent-decoded; Content-Type is ``datacontenttype``;
+the body is the data, JSON-decoded when it parses as the SDK does) straight into the SDK's
+``CloudEvent``, which validates it: the SDK's own ``from_http``/``to_binary`` cost ~150 µs
+a request, this ~20 µs (BENCHMARKS.md). Structured mode goes through the SDK as is.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Mapping
+from urllib.parse import quote, unquote
 
 from cloudevents.exceptions import GenericException
-from cloudevents.conversion import to_binary, to_structured
+from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent, from_http
 
 from .http import HTTPError, Request, Response
@@ -47,14 +56,28 @@ def parse(request: Request) -> CloudEvent:
         if headers["ce-specversion"] not in ("1.0", "0.3"):
             raise HTTPError(400, f"unsupported ce-specversion {headers['ce-specversion']!r}: use 1.0")
     try:
+        if "ce-specversion" in headers:
+            return _from_binary(headers, request.body)
         return from_http(headers, request.body)
     except (GenericException, ValueError, TypeError, AttributeError, KeyError, UnicodeDecodeError) as exc:
         raise HTTPError(400, f"malformed CloudEvent: {exc}") from None
 
 
-def _check_structured(body: bytes) -> None:
-    import json
+def _from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    attrs = {name[3:]: unquote(value) if "%" in value else value for name, value in headers.items() if name.startswith("ce-")}
+    if "content-type" in headers:
+        attrs["datacontenttype"] = headers["content-type"]
+    if not body:
+        data = None
+    else:
+        try:  # the SDK's default unmarshaller: JSON when it parses, else the raw bytes
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            data = body
+    return CloudEvent(attrs, data)
 
+
+def _check_structured(body: bytes) -> None:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -99,14 +122,29 @@ def encode(attrs: dict[str, Any], data: Any, structured: bool, sender: str = "th
     event = CloudEvent(attrs, data)
     if structured:
         headers, body = to_structured(event)
-    else:
-        headers, body = to_binary(event, data_marshaller=_marshaller(attrs.get("datacontenttype")))
-    return Response(200, _raw(headers), body if isinstance(body, bytes) else str(body).encode("utf-8"))
+        return Response(200, _raw(headers), body if isinstance(body, bytes) else str(body).encode("utf-8"))
+    return _to_binary(event.get_attributes(), data)
+
+
+#: Header-safe characters of the HTTP binding (3.1.3.2): printable ASCII but space, '"' and '%'.
+_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ' "%')
+_UNSAFE = re.compile(r'[^\x21-\x7e]|["%]')
+
+
+def _to_binary(attrs: Mapping[str, Any], data: Any) -> Response:
+    content_type = attrs.get("datacontenttype")
+    headers = [(b"content-type", (content_type or "application/json").encode("latin-1"))]
+    for name, value in attrs.items():
+        if name != "datacontenttype" and value is not None:
+            text = str(value)
+            if _UNSAFE.search(text):
+                text = quote(text, safe=_SAFE)
+            headers.append((f"ce-{name}".encode("latin-1"), text.encode("ascii")))
+    return Response(200, headers, _marshaller(content_type)(data))
 
 
 def _marshaller(content_type: str | None):
     """Binary-mode data encoding by datacontenttype: text stays text, JSON types become JSON."""
-    import json
 
     def marshal(data: Any) -> Any:
         if isinstance(data, (bytes, bytearray)):

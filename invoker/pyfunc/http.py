@@ -7,7 +7,9 @@ into a Response, accepting what Flask accepts (seed python-invoker-pyfunc, funct
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, MutableMapping
@@ -21,6 +23,14 @@ Headers = list[tuple[bytes, bytes]]
 TEXT = b"text/plain; charset=utf-8"
 JSON = b"application/json"
 OCTETS = b"application/octet-stream"
+
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A process-unique request id: a random prefix drawn at start and a counter (cheaper than uuid4)."""
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
 
 
 class HTTPError(Exception):

@@ -12,11 +12,10 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import uuid
 from typing import Any
 
 from ..config import Config
-from ..http import HTTPError, Request, Response, to_response
+from ..http import HTTPError, Request, Response, new_request_id, to_response
 from .base import Adapter, Runner, Target
 
 PARAMETERS = ("logger", "request")
@@ -56,7 +55,7 @@ class HandlerAdapter(Adapter):
             raise HTTPError(400, f"request body is not JSON: {exc}") from None
         if not isinstance(payload, dict):
             raise HTTPError(400, f"request body must be a JSON object, got {type(payload).__name__}")
-        request_id = request.header("x-request-id") or uuid.uuid4().hex
+        request_id = request.header("x-request-id") or new_request_id()
         metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
         payload["metadata"] = {"activityID": request_id, **metadata}
         value = await self.call(RequestLogger(function_log, {"request_id": request_id}), payload)
