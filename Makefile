@@ -12,7 +12,7 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle user buildpack run test bench clean
+.PHONY: all tools venv lifecycle pack user buildpack package run test bench clean
 
 all: test
 
@@ -31,17 +31,32 @@ $(BIN)/lifecycle: tools/lifecycle/go.mod tools/lifecycle/go.sum
 	cd tools/lifecycle && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/ \
 	  github.com/buildpacks/lifecycle/cmd/lifecycle github.com/buildpacks/lifecycle/cmd/launcher
 
+# pack, pinned in tools/pack/go.mod: a wrapper module, because pack's go.mod has a replace.
+pack: $(BIN)/pack
+$(BIN)/pack: tools/pack/go.mod tools/pack/go.sum
+	mkdir -p $(BIN)
+	cd tools/pack && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/pack github.com/buildpacks/pack
+
 # detector and builder refuse uid 0: as root, the phases run as an unprivileged user.
 user:
 	@if [ "$$(id -u)" = 0 ] && ! id -u $(TEST_USER) >/dev/null 2>&1; then useradd --create-home $(TEST_USER); fi
 
 buildpack: venv
-	$(VENV)/bin/python tools/assemble.py $(BUILDPACK)
+	$(VENV)/bin/python tools/assemble.py $(BUILDPACK) $(if $(OFFLINE),--offline)
+
+# The buildpack as a .cnb file (OCI layout), made without a Docker daemon.
+# OFFLINE=1 embeds a wheelhouse of the invoker's dependencies (CPython 3.10-3.13, amd64 and arm64).
+VERSION := $(shell sed -n 's/^  version = "\(.*\)"/\1/p' buildpack.toml)
+CNB := build/pyfunc-python-function-$(VERSION).cnb
+package: pack buildpack
+	rm -f $(CNB)
+	$(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64
+	@echo "packaged $(CNB)"
 
 run: tools buildpack
 	$(VENV)/bin/python tools/run.py $(APP) $(PORT)
 
-test: tools buildpack
+test: tools package
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.

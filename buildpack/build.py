@@ -22,9 +22,10 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
-from . import funcyaml, function, pip
+from . import funcyaml, function, pip, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
@@ -51,15 +52,20 @@ def build(ctx: Context, log: Log) -> None:
         defaults["FUNC_INVOKE"] = config.invoke
     log.detail(f"Function: {shown}")
 
-    invoker = _invoker(ctx, log, env)
-    dependencies = _dependencies(ctx, log, env)
-    launch_env = {**envs, **defaults}
-    _function_env(ctx, log, launch_env)
-    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], launch_env)
+    source = function.source_dir(ctx.app_dir)
+    if source != ctx.app_dir:
+        log.detail(f"Function source: {source.relative_to(ctx.app_dir)}/ (the layout func build makes)")
 
-    Launch([WEB]).write(ctx.layers_dir)
+    invoker = _invoker(ctx, log, env)
+    dependencies = _dependencies(ctx, log, env, source)
+    launch_env = {**envs, **defaults}
+    overrides = _function_env(ctx, log, launch_env)
+    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], {**launch_env, **overrides}, source)
+
+    web = WEB if source == ctx.app_dir else replace(WEB, args=("-s", str(source.relative_to(ctx.app_dir))))
+    Launch([web], funcyaml.option_labels(config.options if config else {})).write(ctx.layers_dir)
     log.step("Assigning launch processes:")
-    log.detail(f"{WEB.type} (default): {WEB.shown()}")
+    log.detail(f"{web.type} (default): {web.shown()}")
     log.step(f"Build completed in {time.monotonic() - start:.3f}s")
 
 
@@ -104,6 +110,7 @@ def _packages_layer(ctx: Context, log: Log, env: dict[str, str], name: str, titl
         launch_env = LayerEnv()
         (launch_env.prepend if first_on_path else launch_env.append)("PYTHONPATH", str(packages), os.pathsep)
         layer.commit(expected, launch_env)
+        log.detail(f"SBOM: {sbom.write(ctx.layers_dir, name, packages)} components ({name}.sbom.cdx.json)")
     return packages
 
 
@@ -122,22 +129,28 @@ def _invoker_wheel(ctx: Context) -> Path:
 REQUIREMENT_FILES = ("requirements.txt", "function/requirements.txt")
 
 
-def _requirements(app_dir: Path) -> tuple[list[str], list[str], str]:
-    """pip arguments, the names of the sources, and a digest of their content (the layer key)."""
+def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = ()) -> tuple[list[str], list[str], str]:
+    """pip arguments, the names of the sources, and a digest of their content (the layer key).
+
+    Sources are looked for in the app dir and, for func's ``fn/`` layout, the function's dir;
+    names in ``skip`` are installed by another buildpack.
+    """
     args: list[str] = []
     names: list[str] = []
     digest = hashlib.sha256()
-    for name in REQUIREMENT_FILES:
-        path = app_dir / name
-        if path.is_file():
-            args += ["-r", str(path)]
-            names.append(name)
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    dependencies = _project_dependencies(app_dir / "pyproject.toml")
-    if dependencies:
-        args += dependencies
-        names.append("pyproject.toml [project].dependencies")
-        digest.update(b"pyproject\0" + "\n".join(dependencies).encode())
+    for directory in dict.fromkeys((app_dir, source)):
+        prefix = "" if directory == app_dir else f"{directory.relative_to(app_dir)}/"
+        for name in REQUIREMENT_FILES:
+            path = directory / name
+            if path.is_file() and prefix + name not in skip:
+                args += ["-r", str(path)]
+                names.append(prefix + name)
+                digest.update((prefix + name).encode() + b"\0" + path.read_bytes() + b"\0")
+        dependencies = _project_dependencies(directory / "pyproject.toml")
+        if dependencies:
+            args += dependencies
+            names.append(f"{prefix}pyproject.toml [project].dependencies")
+            digest.update(prefix.encode() + b"pyproject\0" + "\n".join(dependencies).encode())
     return args, names, digest.hexdigest()
 
 
@@ -158,42 +171,68 @@ def _project_dependencies(path: Path) -> list[str]:
     return dependencies
 
 
-def _dependencies(ctx: Context, log: Log, env: dict[str, str]) -> Path | None:
+def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path) -> Path | None:
     """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
-    args, names, digest = _requirements(ctx.app_dir)
+    provided = "site-packages" in ctx.plan_entries()
+    args, names, digest = _requirements(ctx.app_dir, source, skip=("requirements.txt",) if provided else ())
     if not names:
         log.step("Installing dependencies")
-        log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
+        if provided:
+            log.detail("requirements.txt is installed by the site-packages provider of this group: skipping")
+        else:
+            log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None
     return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": digest},
                            args, ", ".join(names), first_on_path=True)
 
 
-def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> None:
-    """The function-env layer: every env as a launch default, so deploy-time env still overrides."""
+def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> dict[str, str]:
+    """The function-env layer: every env as a launch default, so deploy-time env still overrides.
+
+    Also the platform's ``BPE_*`` settings, as Paketo's environment-variables buildpack
+    reads them (func sets ``BPE_DEFAULT_LISTEN_ADDRESS``): ``BPE_DEFAULT_NAME`` → default,
+    ``BPE_OVERRIDE_NAME`` and ``BPE_NAME`` → override. Returns the overrides.
+    """
+    defaults = dict(launch_env)
+    overrides: dict[str, str] = {}
+    for setting in ctx.platform_env_names():
+        if not setting.startswith("BPE_"):
+            continue
+        value = ctx.setting(setting) or ""
+        for prefix, target in (("BPE_DEFAULT_", defaults), ("BPE_OVERRIDE_", overrides), ("BPE_", overrides)):
+            if setting.startswith(prefix) and len(setting) > len(prefix):
+                target[setting[len(prefix):]] = value
+                break
     layer = Layer(ctx.layers_dir, "function-env", Types(launch=True))
     layer.reset()
     env = LayerEnv()
-    for name, value in launch_env.items():
+    for name, value in defaults.items():
         env.default(name, value)
+    for name, value in overrides.items():
+        env.override(name, value)
     layer.commit({}, env)
     log.step("Configuring launch environment")
-    for name in launch_env:
+    for name in defaults:
         log.detail(f"{name} (default)")
-    if not launch_env:
+    for name in overrides:
+        log.detail(f"{name} (override)")
+    if not defaults and not overrides:
         log.detail("No function envs")
+    return overrides
 
 
-def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: dict[str, str]) -> None:
+def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: dict[str, str],
+              source: Path) -> None:
     """The validation layer: import the function as the image will (``python -m pyfunc check``)."""
     layer = Layer(ctx.layers_dir, "validation", Types(build=True))
     layer.reset()
     check_env = {k: v for k, v in env.items() if k not in ("BP_FUNCTION", "PYTHONPATH")}
     check_env.update(launch_env)
-    check_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+    # Our layers first; then what earlier buildpacks put on the path (a site-packages provider).
+    check_env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), *filter(None, [env.get("PYTHONPATH")])])
     check_env["PYTHONDONTWRITEBYTECODE"] = "1"
     with log.timed("Validating function"):
-        process = subprocess.run([sys.executable, "-m", "pyfunc", "check", "-s", str(ctx.app_dir)],
+        process = subprocess.run([sys.executable, "-m", "pyfunc", "check", "-s", str(source)],
                                  cwd=ctx.app_dir, env=check_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, errors="replace")
         (layer.path / "check.txt").write_text(process.stdout, encoding="utf-8")

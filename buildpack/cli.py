@@ -41,7 +41,8 @@ def run_detect(ctx: Context) -> int:
 
         from .plan import build_plan
 
-        ctx.plan_path.write_text(toml.dumps(build_plan()), encoding="utf-8")
+        plan = build_plan(root_requirements=(ctx.app_dir / "requirements.txt").is_file())
+        ctx.plan_path.write_text(toml.dumps(plan), encoding="utf-8")
     return 0
 
 

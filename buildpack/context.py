@@ -56,6 +56,18 @@ class Context:
             value = ""
         return value or None
 
+    def plan_entries(self) -> list[str]:
+        """Names of the buildpack plan entries given to build (``[[entries]] name = ...``)."""
+        if self.plan_path is None or not self.plan_path.is_file():
+            return []
+        import toml
+
+        try:
+            entries = toml.loads(self.plan_path.read_text(encoding="utf-8")).get("entries", [])
+        except (OSError, ValueError):
+            return []
+        return [entry.get("name", "") for entry in entries if isinstance(entry, dict)]
+
     def platform_env_names(self) -> list[str]:
         """Names of every user setting in ``<platform>/env/``."""
         try:

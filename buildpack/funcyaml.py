@@ -159,3 +159,24 @@ def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str
     if not name:
         raise BuildpackError(f"func.yaml {where} has no name", fix="give every env a name, e.g. - name: MY_VAR")
     result.envs[name] = value
+
+
+#: Label keys of func.yaml options, as the earlier Python function buildpack wrote them.
+OPTION_LABELS = {
+    "options-scale": ("scale",),
+    "options-resources-requests": ("resources", "requests"),
+    "options-resources-limits": ("resources", "limits"),
+}
+
+
+def option_labels(options: dict[str, Any]) -> dict[str, str]:
+    """Image labels for func.yaml ``deploy.options`` (or top-level ``options``): scale and
+    resources, each a JSON document (JSON is YAML too)."""
+    labels = {}
+    for key, path in OPTION_LABELS.items():
+        value: Any = options
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value:
+            labels[key] = json.dumps(value, sort_keys=True)
+    return labels

@@ -10,8 +10,17 @@ from typing import Any
 
 CPYTHON = {"name": "cpython", "metadata": {"build": True, "launch": True}}
 PIP = {"name": "pip", "metadata": {"build": True}}
+#: The app's packages from Paketo pip-install (it provides this for a root requirements.txt).
+SITE_PACKAGES = {"name": "site-packages", "metadata": {"build": True, "launch": True}}
 
 
-def build_plan() -> dict[str, Any]:
-    """The plan as a TOML-ready mapping (``[[requires]]`` entries)."""
-    return {"requires": [CPYTHON, PIP]}
+def build_plan(root_requirements: bool) -> dict[str, Any]:
+    """The plan as a TOML-ready mapping.
+
+    With a root requirements.txt, the first alternative also requires ``site-packages``, so
+    a group holding Paketo pip-install resolves with it (and build skips the dependencies
+    layer); the ``[[or]]`` alternative without it resolves in groups without one.
+    """
+    if not root_requirements:
+        return {"requires": [CPYTHON, PIP]}
+    return {"requires": [CPYTHON, PIP, SITE_PACKAGES], "or": [{"requires": [CPYTHON, PIP]}]}

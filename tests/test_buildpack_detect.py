@@ -17,6 +17,7 @@ APPS = {
     "bp-function-platform": ({"x.py": "def f(): pass\n"}, {"BP_FUNCTION": "x.f"}, True),
     "google-target": ({"main.py": "def hello(request): pass\n"}, {"GOOGLE_FUNCTION_TARGET": "hello"}, True),
     "runtime-python": ({"func.yaml": "name: f\nruntime: python\n"}, {}, True),
+    "with-requirements": ({"func.yaml": "runtime: python\n", "requirements.txt": "humanize\n"}, {}, True),
     "runtime-quoted": ({"func.yaml": "name: f\nruntime: 'python'  # the runtime\n"}, {}, True),
     "runtime-go": ({"func.yaml": "runtime: go\n", "func.py": "def main(req): pass\n"}, {}, False),
     "runtime-node-dq": ({"func.yaml": 'runtime: "node"\n'}, {}, False),
@@ -81,6 +82,14 @@ def test_plan_requires_cpython_for_build_and_launch_and_pip_for_build(tmp_path):
         {"name": "cpython", "metadata": {"build": True, "launch": True}},
         {"name": "pip", "metadata": {"build": True}},
     ]
+
+
+def test_root_requirements_add_a_site_packages_alternative(tmp_path):
+    app, platform = make_app(tmp_path, {"func.yaml": "runtime: python\n", "requirements.txt": "x\n"}, {})
+    assert run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin").returncode == 0
+    plan = toml.loads((tmp_path / "plan.toml").read_text())
+    assert [r["name"] for r in plan["requires"]] == ["cpython", "pip", "site-packages"]
+    assert [r["name"] for r in plan["or"][0]["requires"]] == ["cpython", "pip"]
 
 
 def test_failure_says_what_it_looked_for(tmp_path):

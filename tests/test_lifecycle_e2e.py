@@ -22,10 +22,10 @@ BP_LAYERS = "pyfunc_python-function"
 class Built:
     """A workspace the lifecycle built, and a launched process on a free port."""
 
-    def __init__(self, lifecycle, app: Path, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, lifecycle, app: Path, settings: dict[str, str] | None = None, **workspace) -> None:
         self.lifecycle = lifecycle
         self.root = Path(tempfile.mkdtemp(prefix="pyfunc-e2e-"))
-        self.workspace = lifecycle.Workspace(self.root, app, settings or {})
+        self.workspace = lifecycle.Workspace(self.root, app, settings or {}, **workspace)
         self.result = self.workspace.detect_and_build()
         self.process = None
 
@@ -79,8 +79,8 @@ def fresh(lifecycle):
     """Build an ad-hoc app; cleaned up after the test."""
     made: list[Built] = []
 
-    def make(app: Path, settings: dict[str, str] | None = None) -> Built:
-        made.append(Built(lifecycle, app, settings))
+    def make(app: Path, settings: dict[str, str] | None = None, **workspace) -> Built:
+        made.append(Built(lifecycle, app, settings, **workspace))
         return made[-1]
 
     yield make
@@ -302,3 +302,98 @@ def test_image_runs_read_only_as_another_user_and_writes_nothing(samples):
         for path, mode in modes.items():
             path.chmod(mode)
     assert tree_state(app, layers) == before
+
+
+# -- composition, func layouts, labels (ecosystem issue) ------------------------------------
+
+def test_site_packages_provider_in_the_group_installs_the_requirements(fresh, lifecycle):
+    """Group: cpython, site-packages provider (optional, like Paketo pip-install), pyfunc."""
+    group = (lifecycle.HOST_PYTHON_BP, lifecycle.SITE_PACKAGES_BP, lifecycle.BUILDPACK)
+    built = fresh(ROOT / "samples" / "with-deps", buildpacks=group, optional=(lifecycle.SITE_PACKAGES_BP,))
+    assert built.result.returncode == 0, built.result.stdout
+    assert "pass: test/site-packages@0.0.1" in built.result.stdout
+    assert "installed by the site-packages provider of this group: skipping" in built.result.stdout
+    assert not (built.layers / "dependencies").exists()
+    assert requests.post(built.launch(), data=b"x" * 2000).json() == {"size": "2.0 kB", "bytes": 2000}
+
+
+def test_without_a_site_packages_provider_the_or_plan_resolves(fresh, lifecycle):
+    group = (lifecycle.HOST_PYTHON_BP, lifecycle.SITE_PACKAGES_BP, lifecycle.BUILDPACK)
+    built = fresh(ROOT / "samples" / "http", buildpacks=group, optional=(lifecycle.SITE_PACKAGES_BP,))
+    assert built.result.returncode == 0, built.result.stdout
+    assert "skip: test/site-packages@0.0.1" in built.result.stdout or "fail: test/site-packages" in built.result.stdout
+
+
+def test_func_build_layout_with_fn_dir_labels_and_listen_address(fresh, tmp_path):
+    """The layout func build makes for its Python template: code in fn/, scaffolding at the root."""
+    write_function(tmp_path, {
+        "func.yaml": "specVersion: 0.36.0\nname: moved\nruntime: python\ndeploy:\n  options:\n    scale:\n"
+                     "      min: 1\n      max: 3\n    resources:\n      limits:\n        memory: 256Mi\n",
+        "Procfile": "web: python -m service.main\n",
+        "service/__init__.py": "",
+        "service/main.py": "from func_python.http import serve\nfrom function import new\nserve(new)\n",
+        "fn/pyproject.toml": '[project]\nname = "function"\nversion = "0.1.0"\ndependencies = ["humanize==4.12.3"]\n',
+        "fn/function/__init__.py": "from .func import new\n",
+        "fn/function/func.py": """
+            import humanize
+
+            def new():
+                return F()
+
+            class F:
+                async def handle(self, scope, receive, send):
+                    await send({"type": "http.response.start", "status": 200, "headers": []})
+                    await send({"type": "http.response.body", "body": humanize.ordinal(2).encode()})
+        """,
+    })
+    built = fresh(tmp_path, {"BPE_DEFAULT_LISTEN_ADDRESS": "127.0.0.1:0"})
+    assert built.result.returncode == 0, built.result.stdout
+    assert "Function source: fn/" in built.result.stdout
+    assert "Installing fn/pyproject.toml [project].dependencies" in built.result.stdout
+    metadata = toml.loads((built.workspace.layers / "config" / "metadata.toml").read_text())
+    web = [p for p in metadata["processes"] if p["type"] == "web"][0]
+    assert web["args"] == ["-s", "fn"]
+    launch = toml.loads((built.layers / "launch.toml").read_text())
+    labels = {label["key"]: label["value"] for label in launch["labels"]}
+    assert json.loads(labels["options-scale"]) == {"max": 3, "min": 1}
+    assert json.loads(labels["options-resources-limits"]) == {"memory": "256Mi"}
+    assert (built.layers / "function-env" / "env.launch" / "LISTEN_ADDRESS.default").read_text() == "127.0.0.1:0"
+    assert requests.get(built.launch({"LISTEN_ADDRESS": ""})).text == "2nd"
+
+
+def test_sbom_of_invoker_and_dependencies_layers_is_valid_cyclonedx(samples):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    built = samples("with-deps")
+    sbom_dir = built.workspace.layers / "sbom" / "launch" / "pyfunc_python-function"
+    for layer, expected in (("invoker", {"pyfunc", "uvicorn", "cloudevents", "flask"}), ("dependencies", {"humanize"})):
+        text = (sbom_dir / layer / "sbom.cdx.json").read_text()
+        assert JsonStrictValidator(SchemaVersion.V1_5).validate_str(text) is None
+        components = json.loads(text)["components"]
+        names = {c["name"].lower() for c in components}
+        assert expected <= names, names
+        assert all(c["purl"] == f"pkg:pypi/{c['name'].lower().replace('_', '-')}@{c['version']}" for c in components)
+
+
+@pytest.fixture(scope="module")
+def offline_buildpack(tmp_path_factory):
+    """The buildpack assembled with its wheelhouse (make package OFFLINE=1 does the same)."""
+    import sys
+
+    target = tmp_path_factory.mktemp("offline") / "buildpack"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "assemble.py"), str(target), "--offline"], check=True,
+                   capture_output=True)
+    return target
+
+
+def test_offline_build_installs_the_invoker_from_the_wheelhouse(fresh, lifecycle, offline_buildpack):
+    wheels = {p.name.split("-")[0].lower() for p in (offline_buildpack / "wheelhouse").glob("*.whl")}
+    assert {"uvicorn", "uvloop", "httptools", "flask", "cloudevents"} <= wheels
+    tags = " ".join(p.name for p in (offline_buildpack / "wheelhouse").glob("uvloop-*.whl"))
+    for python in ("cp310", "cp311", "cp312", "cp313"):
+        assert f"{python}-{python}-manylinux" in tags and "x86_64" in tags and "aarch64" in tags
+    built = fresh(ROOT / "samples" / "http", {"PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/simple"},
+                  buildpacks=(lifecycle.HOST_PYTHON_BP, offline_buildpack))
+    assert built.result.returncode == 0, built.result.stdout
+    assert requests.get(built.launch() + "/?name=offline").json()["greeting"] == "Hello, offline!"

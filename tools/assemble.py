@@ -1,10 +1,13 @@
 """Assemble the buildpack directory that lifecycle, pack and the tests use.
 
-    python tools/assemble.py OUT_DIR
+    python tools/assemble.py OUT_DIR [--offline]
 
 OUT_DIR gets buildpack.toml, bin/, buildpack/ (the code), vendor/ (pure-Python libraries
 from tools/vendor*.txt, installed by pip here, never at build time) and wheels/ (the
-invoker wheel built from invoker/). Needs pip and a package index, like any packaging step.
+invoker wheel built from invoker/). ``--offline`` adds wheelhouse/: the invoker's
+dependencies as wheels for CPython 3.10-3.13 on linux amd64 and arm64, so a build with no
+package index reachable (PIP_NO_INDEX=1) installs the invoker from it. Needs pip and a
+package index, like any packaging step.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
 
 
-def main(out: Path) -> None:
+#: CPython versions and manylinux platform tags the offline wheelhouse covers.
+OFFLINE_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+OFFLINE_PLATFORMS = {
+    "amd64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
+}
+
+
+def main(out: Path, offline: bool = False) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -32,7 +43,20 @@ def main(out: Path) -> None:
     run([*PIP, "wheel", "--no-deps", "--quiet", "-w", str(out / "wheels"), str(ROOT / "invoker")])
     for leftover in (ROOT / "invoker").glob("build"):
         shutil.rmtree(leftover, ignore_errors=True)
+    if offline:
+        wheelhouse(out / "wheelhouse", out / "wheels")
     print(f"assembled {out}")
+
+
+def wheelhouse(target: Path, wheels: Path) -> None:
+    """Binary wheels of the invoker and its dependencies for every CPython and arch we serve."""
+    for python in OFFLINE_PYTHONS:
+        abi = "cp" + python.replace(".", "")
+        for platforms in OFFLINE_PLATFORMS.values():
+            run([*PIP, "download", "--quiet", "--only-binary=:all:", "--python-version", python,
+                 "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
+                 *(arg for tag in platforms for arg in ("--platform", tag)),
+                 "--find-links", str(wheels), "-d", str(target), "pyfunc"])
 
 
 def vendor(target: Path) -> None:
@@ -59,6 +83,7 @@ def run(command: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    arguments = [a for a in sys.argv[1:] if a != "--offline"]
+    if len(arguments) != 1:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]).resolve())
+    main(Path(arguments[0]).resolve(), offline="--offline" in sys.argv[1:])

@@ -23,6 +23,7 @@ LIFECYCLE = TOOLS / "lifecycle"
 LAUNCHER = TOOLS / "launcher"
 BUILDPACK = Path(os.environ.get("PYFUNC_BUILDPACK", ROOT / "build" / "buildpack"))
 HOST_PYTHON_BP = ROOT / "tests" / "buildpacks" / "host-python"
+SITE_PACKAGES_BP = ROOT / "tests" / "buildpacks" / "site-packages"
 PLATFORM_API = "0.13"
 USER = os.environ.get("PYFUNC_TEST_USER", "cnb")
 
@@ -82,6 +83,7 @@ class Workspace:
     app_source: Path
     platform_env: dict[str, str] = field(default_factory=dict)
     buildpacks: tuple[Path, ...] = (HOST_PYTHON_BP, BUILDPACK)
+    optional: tuple[Path, ...] = ()  # buildpacks of the group marked optional = true
     last: subprocess.CompletedProcess | None = None
 
     def __post_init__(self) -> None:
@@ -102,7 +104,8 @@ class Workspace:
             link.parent.mkdir(parents=True, exist_ok=True)
             if not link.exists():
                 link.symlink_to(staged(directory))
-            groups.append(f'  [[order.group]]\n    id = "{bp_id}"\n    version = "{version}"\n')
+            optional = "    optional = true\n" if directory in self.optional else ""
+            groups.append(f'  [[order.group]]\n    id = "{bp_id}"\n    version = "{version}"\n{optional}')
         (self.root / "order.toml").write_text("[[order]]\n" + "".join(groups))
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
         (self.root / "analyzed.toml").write_text(f'[run-image]\n  [run-image.target]\n    os = "linux"\n    arch = "{arch}"\n')

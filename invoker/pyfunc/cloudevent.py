@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import quote, unquote
 
@@ -114,16 +116,19 @@ def reply(value: Any, request: Request, function_name: str) -> Response:
 
 
 def encode(attrs: dict[str, Any], data: Any, structured: bool, sender: str = "the function") -> Response:
-    """A 200 Response carrying the event in structured or binary mode; ``id``/``time``
-    are generated when absent. Raises TypeError when ``type`` or ``source`` is missing."""
+    """A 200 Response carrying the event in structured mode (by the SDK) or binary mode;
+    ``specversion``, ``id`` and ``time`` are filled in when absent as the SDK does.
+    Raises TypeError when ``type`` or ``source`` is missing."""
     missing = [name for name in ("type", "source") if not attrs.get(name)]
     if missing:
         raise TypeError(f"{sender} replied with a CloudEvent without {' and '.join(missing)}")
-    event = CloudEvent(attrs, data)
     if structured:
-        headers, body = to_structured(event)
+        headers, body = to_structured(CloudEvent(attrs, data))
         return Response(200, _raw(headers), body if isinstance(body, bytes) else str(body).encode("utf-8"))
-    return _to_binary(event.get_attributes(), data)
+    attrs.setdefault("specversion", "1.0")
+    attrs.setdefault("id", str(uuid.uuid4()))
+    attrs.setdefault("time", datetime.now(timezone.utc).isoformat())
+    return _to_binary(attrs, data)
 
 
 #: Header-safe characters of the HTTP binding (3.1.3.2): printable ASCII but space, '"' and '%'.
