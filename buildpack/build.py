@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from . import funcyaml, function, pip, sbom
+from . import funcyaml, function, pip, plan, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
@@ -173,7 +173,11 @@ def _project_dependencies(path: Path) -> list[str]:
 
 def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path) -> Path | None:
     """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
-    provided = "site-packages" in ctx.plan_entries()
+    entries = ctx.plan_entries()
+    log.debug(f"Buildpack plan entries: {', '.join(entries) or 'none'}")
+    # With a root requirements.txt, detect's plan has this buildpack provide OWN_DEPENDENCIES
+    # unless a site-packages provider (Paketo pip-install) took the first alternative.
+    provided = (ctx.app_dir / "requirements.txt").is_file() and plan.OWN_DEPENDENCIES not in entries
     args, names, digest = _requirements(ctx.app_dir, source, skip=("requirements.txt",) if provided else ())
     if not names:
         log.step("Installing dependencies")

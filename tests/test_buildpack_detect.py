@@ -89,7 +89,8 @@ def test_root_requirements_add_a_site_packages_alternative(tmp_path):
     assert run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin").returncode == 0
     plan = toml.loads((tmp_path / "plan.toml").read_text())
     assert [r["name"] for r in plan["requires"]] == ["cpython", "pip", "site-packages"]
-    assert [r["name"] for r in plan["or"][0]["requires"]] == ["cpython", "pip"]
+    assert [r["name"] for r in plan["or"][0]["requires"]] == ["cpython", "pip", "pyfunc-dependencies"]
+    assert plan["or"][0]["provides"] == [{"name": "pyfunc-dependencies"}]
 
 
 def test_failure_says_what_it_looked_for(tmp_path):

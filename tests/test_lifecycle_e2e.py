@@ -36,7 +36,8 @@ class Built:
     def launch(self, env: dict[str, str] | None = None, **options) -> str:
         self.stop()
         port = self.lifecycle.free_port()
-        self.process = self.workspace.launch({"PORT": str(port), **(env or {})}, **options)
+        env = {name: value.replace("{port}", str(port)) for name, value in (env or {}).items()}
+        self.process = self.workspace.launch({"PORT": str(port), **env}, **options)
         self.lifecycle.wait_for(port, self.process)
         return f"http://127.0.0.1:{port}"
 
@@ -358,7 +359,7 @@ def test_func_build_layout_with_fn_dir_labels_and_listen_address(fresh, tmp_path
     assert json.loads(labels["options-scale"]) == {"max": 3, "min": 1}
     assert json.loads(labels["options-resources-limits"]) == {"memory": "256Mi"}
     assert (built.layers / "function-env" / "env.launch" / "LISTEN_ADDRESS.default").read_text() == "127.0.0.1:0"
-    assert requests.get(built.launch({"LISTEN_ADDRESS": ""})).text == "2nd"
+    assert requests.get(built.launch({"LISTEN_ADDRESS": "127.0.0.1:{port}"})).text == "2nd"  # deploy env wins
 
 
 def test_sbom_of_invoker_and_dependencies_layers_is_valid_cyclonedx(samples):
