@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from . import funcyaml, function, pip, plan, sbom
+from . import funcyaml, function, pip, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
@@ -70,10 +70,9 @@ def build(ctx: Context, log: Log) -> None:
 
 
 def _version(ctx: Context) -> str:
-    for line in (ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8").splitlines():
-        if line.strip().startswith("version"):
-            return line.split("=", 1)[1].strip().strip('"')
-    return "unknown"
+    import toml
+
+    return toml.loads((ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8"))["buildpack"]["version"]
 
 
 def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
@@ -127,6 +126,8 @@ def _invoker_wheel(ctx: Context) -> Path:
 
 #: Where each style declares dependencies: root and handler-template requirements files.
 REQUIREMENT_FILES = ("requirements.txt", "function/requirements.txt")
+#: The plan marker of an alternative with a Paketo provider, and the source it installs.
+PROVIDED = (("pyfunc-site-packages", "requirements.txt"), ("pyfunc-poetry-venv", "pyproject.toml"))
 
 
 def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = ()) -> tuple[list[str], list[str], str]:
@@ -146,7 +147,7 @@ def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = ()) -> tu
                 args += ["-r", str(path)]
                 names.append(prefix + name)
                 digest.update((prefix + name).encode() + b"\0" + path.read_bytes() + b"\0")
-        dependencies = _project_dependencies(directory / "pyproject.toml")
+        dependencies = [] if prefix + "pyproject.toml" in skip else _project_dependencies(directory / "pyproject.toml")
         if dependencies:
             args += dependencies
             names.append(f"{prefix}pyproject.toml [project].dependencies")
@@ -175,14 +176,13 @@ def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path) -> 
     """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
     entries = ctx.plan_entries()
     log.debug(f"Buildpack plan entries: {', '.join(entries) or 'none'}")
-    # With a root requirements.txt, detect's plan has this buildpack provide OWN_DEPENDENCIES
-    # unless a site-packages provider (Paketo pip-install) took the first alternative.
-    provided = (ctx.app_dir / "requirements.txt").is_file() and plan.OWN_DEPENDENCIES not in entries
-    args, names, digest = _requirements(ctx.app_dir, source, skip=("requirements.txt",) if provided else ())
+    # detect's plan marks which alternative the lifecycle took (see plan.build_plan).
+    skip = tuple(name for marker, name in PROVIDED if marker in entries)
+    args, names, digest = _requirements(ctx.app_dir, source, skip)
     if not names:
         log.step("Installing dependencies")
-        if provided:
-            log.detail("requirements.txt is installed by the site-packages provider of this group: skipping")
+        if skip:
+            log.detail(f"{' and '.join(skip)} installed by a provider of this group (Paketo pip-install or poetry-install): skipping")
         else:
             log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None

@@ -30,7 +30,7 @@ def main(argv: list[str]) -> None:
 
 
 def run_detect(ctx: Context) -> int:
-    from .detect import detect
+    from .detect import detect, is_poetry_project
 
     result = detect(ctx)
     print(f"pyfunc/python-function: {result.reason}")
@@ -41,7 +41,8 @@ def run_detect(ctx: Context) -> int:
 
         from .plan import build_plan
 
-        plan = build_plan(root_requirements=(ctx.app_dir / "requirements.txt").is_file())
+        plan = build_plan(root_requirements=(ctx.app_dir / "requirements.txt").is_file(),
+                          poetry=is_poetry_project(ctx.app_dir))
         ctx.plan_path.write_text(toml.dumps(plan), encoding="utf-8")
     return 0
 

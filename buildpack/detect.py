@@ -21,6 +21,8 @@ from .context import Context
 RUNTIME_LINE = re.compile(rb"""^runtime:[ \t]*["']?([A-Za-z0-9_.-]*)["']?[ \t]*(#.*)?$""", re.M)
 #: Where Python function source counts as present (bin/detect-sh globs the same).
 SOURCE_GLOBS = ("*.py", "function/*.py", "fn/*.py")
+#: A Poetry project (Paketo poetry-install provides poetry-venv for it); bin/detect-sh greps the same.
+POETRY_TABLE = re.compile(rb"^\[tool\.poetry", re.M)
 #: Settings that name a function outright.
 FUNCTION_SETTINGS = ("BP_FUNCTION", "GOOGLE_FUNCTION_TARGET")
 
@@ -57,6 +59,13 @@ def runtime_of(func_yaml) -> str:
     except OSError:
         return ""
     return match.group(1).decode("ascii") if match else ""
+
+
+def is_poetry_project(app_dir) -> bool:
+    try:
+        return bool(POETRY_TABLE.search((app_dir / "pyproject.toml").read_bytes()))
+    except OSError:
+        return False
 
 
 def has_python_source(ctx: Context) -> bool:

@@ -10,22 +10,33 @@ from typing import Any
 
 CPYTHON = {"name": "cpython", "metadata": {"build": True, "launch": True}}
 PIP = {"name": "pip", "metadata": {"build": True}}
-#: The app's packages from Paketo pip-install (it provides this for a root requirements.txt).
-SITE_PACKAGES = {"name": "site-packages", "metadata": {"build": True, "launch": True}}
-#: Provided and required by this buildpack in the alternative without a site-packages provider:
-#: build finds it in its buildpack plan (which lists what a buildpack provides) and installs
-#: requirements.txt itself.
+#: Providers of the app's packages in a Paketo group, by what marks an app as theirs:
+#: pip-install provides ``site-packages`` for a root requirements.txt, poetry-install
+#: ``poetry-venv`` for a Poetry pyproject.toml.
+PROVIDERS = (("site-packages", "pyfunc-site-packages"), ("poetry-venv", "pyfunc-poetry-venv"))
+#: The alternative where this buildpack installs the app's packages itself.
 OWN_DEPENDENCIES = "pyfunc-dependencies"
 
 
-def build_plan(root_requirements: bool) -> dict[str, Any]:
+def build_plan(root_requirements: bool, poetry: bool = False) -> dict[str, Any]:
     """The plan as a TOML-ready mapping.
 
-    With a root requirements.txt, the first alternative also requires ``site-packages``, so
-    a group holding Paketo pip-install resolves with it (and build skips the dependencies
-    layer); the ``[[or]]`` alternative, without it, resolves in groups without one.
+    When a Paketo provider could install the app's packages, each alternative, in order, is
+    "with site-packages", "with poetry-venv", then "on our own" (``[[or]]``): the lifecycle
+    takes the first whose requirements the group meets. Each alternative also provides and
+    requires a marker of its own, so build learns from its buildpack plan (which lists what
+    a buildpack provides) which one was taken.
     """
-    if not root_requirements:
+    wanted = [pair for pair, used in zip(PROVIDERS, (root_requirements, poetry)) if used]
+    if not wanted:
         return {"requires": [CPYTHON, PIP]}
-    own = {"name": OWN_DEPENDENCIES}
-    return {"requires": [CPYTHON, PIP, SITE_PACKAGES], "or": [{"provides": [own], "requires": [CPYTHON, PIP, own]}]}
+    alternatives = [_alternative({"name": provider, "metadata": {"build": True, "launch": True}}, marker)
+                    for provider, marker in wanted]
+    alternatives.append(_alternative(None, OWN_DEPENDENCIES))
+    first, *rest = alternatives
+    return {**first, "or": rest}
+
+
+def _alternative(provider: dict[str, Any] | None, marker: str) -> dict[str, Any]:
+    requires = [CPYTHON, PIP, *([provider] if provider else []), {"name": marker}]
+    return {"provides": [{"name": marker}], "requires": requires}

@@ -18,6 +18,9 @@ APPS = {
     "google-target": ({"main.py": "def hello(request): pass\n"}, {"GOOGLE_FUNCTION_TARGET": "hello"}, True),
     "runtime-python": ({"func.yaml": "name: f\nruntime: python\n"}, {}, True),
     "with-requirements": ({"func.yaml": "runtime: python\n", "requirements.txt": "humanize\n"}, {}, True),
+    "poetry-project": ({"func.yaml": "runtime: python\n", "pyproject.toml": "[tool.poetry]\nname = 'f'\n"}, {}, True),
+    "requirements-and-poetry": ({"func.yaml": "runtime: python\n", "requirements.txt": "x\n",
+                                 "pyproject.toml": "[project]\nname = 'f'\n\n[tool.poetry.dependencies]\n"}, {}, True),
     "runtime-quoted": ({"func.yaml": "name: f\nruntime: 'python'  # the runtime\n"}, {}, True),
     "runtime-go": ({"func.yaml": "runtime: go\n", "func.py": "def main(req): pass\n"}, {}, False),
     "runtime-node-dq": ({"func.yaml": 'runtime: "node"\n'}, {}, False),
@@ -88,7 +91,8 @@ def test_root_requirements_add_a_site_packages_alternative(tmp_path):
     app, platform = make_app(tmp_path, {"func.yaml": "runtime: python\n", "requirements.txt": "x\n"}, {})
     assert run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin").returncode == 0
     plan = toml.loads((tmp_path / "plan.toml").read_text())
-    assert [r["name"] for r in plan["requires"]] == ["cpython", "pip", "site-packages"]
+    assert [r["name"] for r in plan["requires"]] == ["cpython", "pip", "site-packages", "pyfunc-site-packages"]
+    assert plan["provides"] == [{"name": "pyfunc-site-packages"}]
     assert [r["name"] for r in plan["or"][0]["requires"]] == ["cpython", "pip", "pyfunc-dependencies"]
     assert plan["or"][0]["provides"] == [{"name": "pyfunc-dependencies"}]
 

@@ -103,3 +103,20 @@ def test_env_without_name_or_reference_is_an_error(tmp_path):
             envs:
             - value: plain
         """)
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "func-yaml"
+
+
+@pytest.mark.parametrize("name, envs, labels", [
+    pytest.param("specversion-0.25.yaml", {"MODULE_NAME": "func", "GREETING": "hello from 0.25"},
+                 {"options-scale", "options-resources-requests", "options-resources-limits"}, id="0.25"),
+    pytest.param("specversion-0.36.yaml", {"GREETING": "hello from 0.36"},
+                 {"options-scale", "options-resources-limits"}, id="0.36"),
+])
+def test_func_yaml_as_func_writes_it(tmp_path, name, envs, labels):
+    (tmp_path / "func.yaml").write_bytes((FIXTURES / name).read_bytes())
+    config = funcyaml.load(tmp_path, {}.get)
+    assert config.envs == envs
+    assert len(config.skipped) == 1  # the secret or config map reference
+    assert set(funcyaml.option_labels(config.options)) == labels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -20,7 +21,8 @@ def test_defaults(tmp_path):
     config = load(tmp_path)
     assert (config.module, config.function, config.origin) == (None, None, "discovery")
     assert config.addresses == (("0.0.0.0", 8080), ("::", 8080))
-    assert (config.max_body, config.timeout, config.max_workers, config.max_concurrency) == (10485760, 0.0, 50, 1000)
+    assert (config.max_body, config.timeout, config.max_concurrency) == (10485760, 0.0, 1000)
+    assert 1 <= config.max_workers <= 50
 
 
 def test_function_precedence(tmp_path):
@@ -107,3 +109,21 @@ def test_any_runtime_settings_load_or_raise_config_error(tmp_path):
             assert config.search_dir == tmp_path.resolve()
 
     check()
+
+
+def test_threads_follow_the_cgroup_quota_not_the_host(tmp_path):
+    from pyfunc import cpu
+
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU
+    assert cpu.quota(tmp_path) == 1.0 and cpu.default_threads(tmp_path) == 25
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # no limit: the affinity mask decides
+    assert cpu.quota(tmp_path) >= 1.0
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("400000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu.default_threads(tmp_path) == min(50, 25 * min(4, len(os.sched_getaffinity(0))))
+
+
+def test_max_workers_env_overrides_the_quota(tmp_path):
+    assert load(tmp_path, MAX_WORKERS="7").max_workers == 7

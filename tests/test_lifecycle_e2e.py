@@ -313,7 +313,7 @@ def test_site_packages_provider_in_the_group_installs_the_requirements(fresh, li
     built = fresh(ROOT / "samples" / "with-deps", buildpacks=group, optional=(lifecycle.SITE_PACKAGES_BP,))
     assert built.result.returncode == 0, built.result.stdout
     assert "pass: test/site-packages@0.0.1" in built.result.stdout
-    assert "installed by the site-packages provider of this group: skipping" in built.result.stdout
+    assert "requirements.txt installed by a provider of this group" in built.result.stdout
     assert not (built.layers / "dependencies").exists()
     assert requests.post(built.launch(), data=b"x" * 2000).json() == {"size": "2.0 kB", "bytes": 2000}
 
@@ -398,3 +398,21 @@ def test_offline_build_installs_the_invoker_from_the_wheelhouse(fresh, lifecycle
                   buildpacks=(lifecycle.HOST_PYTHON_BP, offline_buildpack))
     assert built.result.returncode == 0, built.result.stdout
     assert requests.get(built.launch() + "/?name=offline").json()["greeting"] == "Hello, offline!"
+
+
+def test_pip_settings_from_the_platform_env_reach_pip(fresh, tmp_path):
+    """PIP_FIND_LINKS (as pack build --env sets it) finds a distribution no index has."""
+    import zipfile
+
+    write_function(tmp_path, {"func.py": "import localpkg\n\ndef main(body):\n    return localpkg.VALUE\n",
+                              "func.yaml": "runtime: python\n", "requirements.txt": "localpkg==1.0\n"})
+    (tmp_path / "wheels").mkdir()
+    with zipfile.ZipFile(tmp_path / "wheels" / "localpkg-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("localpkg/__init__.py", "VALUE = 'from a local wheel'\n")
+        wheel.writestr("localpkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: localpkg\nVersion: 1.0\n")
+        wheel.writestr("localpkg-1.0.dist-info/WHEEL",
+                       "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr("localpkg-1.0.dist-info/RECORD", "")
+    built = fresh(tmp_path, {"PIP_FIND_LINKS": "./wheels"})
+    assert built.result.returncode == 0, built.result.stdout
+    assert requests.get(built.launch()).text == "from a local wheel"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from .cpu import default_threads
 from .errors import ConfigError
 
 SIGNATURE_TYPES = ("http", "event", "cloudevent", "typed")
@@ -53,7 +54,8 @@ class Config:
         debug: verbose logs (``--debug``/``DEBUG``).
         max_body: request body limit in bytes (``PYFUNC_MAX_BODY``); 413 beyond it.
         timeout: per-request limit in seconds (``PYFUNC_TIMEOUT``), 0 for none; 504 beyond.
-        max_workers: threads for sync functions (``MAX_WORKERS``).
+        max_workers: threads for sync functions (``MAX_WORKERS``; default from the
+            container's CPU quota, see ``pyfunc.cpu``).
         max_concurrency: in-flight request cap (``PYFUNC_MAX_CONCURRENCY``), 0 for none; 503.
         grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
         log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
@@ -113,7 +115,7 @@ class Config:
             debug=bool(flags.get("debug")) or env.get("DEBUG", "").lower() in _TRUE,
             max_body=_number(env, "PYFUNC_MAX_BODY", DEFAULT_MAX_BODY, int),
             timeout=_number(env, "PYFUNC_TIMEOUT", 0.0, float),
-            max_workers=max(1, _number(env, "MAX_WORKERS", 50, int)),
+            max_workers=max(1, _number(env, "MAX_WORKERS", 0, int) or default_threads()),
             max_concurrency=_number(env, "PYFUNC_MAX_CONCURRENCY", 1000, int),
             grace=_number(env, "PYFUNC_GRACE", 30.0, float),
             log_format=log_format,
@@ -170,8 +172,12 @@ def _function_name(value: str, setting: str) -> str:
 
 
 def _source(value: str, search_dir: Path, setting: str) -> Path:
-    path = (search_dir / value).resolve()
-    if not path.is_file():
+    try:
+        path = (search_dir / value).resolve()
+        found = path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        path, found = search_dir / repr(value), False
+    if not found:
         raise ConfigError(
             f"{setting}={value!r}: no such file {path}",
             fix=f"point {setting} at the .py file that defines your function, relative to {search_dir}",
