@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pyfunc.app import read_body
+from pyfunc.http import read_body
 from pyfunc.config import Config, parse_bp_function
 from pyfunc.errors import ConfigError
 from pyfunc.http import HTTPError

@@ -14,7 +14,7 @@ import os
 import time
 
 from .config import Config
-from .http import HTTPError, Receive, Request, Response, Scope, Send, new_request_id, send_response
+from .http import HTTPError, Receive, Request, Response, Scope, Send, limited, new_request_id, read_body, send_response
 from .styles import Adapter
 
 log = logging.getLogger("pyfunc")
@@ -72,7 +72,7 @@ class App:
 
         try:
             if self.adapter.streaming:
-                work = self.adapter.asgi(scope, _limited(receive, self.max_body), tracked_send)
+                work = self.adapter.asgi(scope, limited(receive, self.max_body), tracked_send)
             else:  # a buffered answer is sent in one go, after the adapter returned
                 work = self._respond(scope, receive, send)
             if self.timeout is None:
@@ -151,42 +151,6 @@ class App:
                 self.adapter.runner.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; HTTPError(413) as soon as it would pass ``limit`` bytes."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and limit and int(value) > limit:
-            raise HTTPError(413, f"request body larger than {limit} bytes")
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HTTPError(400, "client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if limit and size > limit:
-                raise HTTPError(413, f"request body larger than {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    """``receive`` for streaming adapters, raising HTTPError(413) past ``limit`` bytes."""
-    size = 0
-
-    async def limited_receive() -> dict:
-        nonlocal size
-        message = await receive()
-        size += len(message.get("body", b""))
-        if limit and size > limit:
-            raise HTTPError(413, f"request body larger than {limit} bytes")
-        return message
-
-    return limited_receive
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:

@@ -105,6 +105,42 @@ async def send_response(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body; HTTPError(413) as soon as it would pass ``limit`` bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and limit and int(value) > limit:
+            raise HTTPError(413, f"request body larger than {limit} bytes")
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if limit and size > limit:
+                raise HTTPError(413, f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` for streaming adapters, raising HTTPError(413) past ``limit`` bytes."""
+    size = 0
+
+    async def limited_receive() -> dict:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if limit and size > limit:
+            raise HTTPError(413, f"request body larger than {limit} bytes")
+        return message
+
+    return limited_receive
+
+
 def to_response(value: Any, function_name: str) -> Response:
     """Convert an HTTP function's return value to a Response.
 

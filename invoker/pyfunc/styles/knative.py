@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import LoadError
-from ..http import Receive, Request, Scope, Send, send_response
+from ..http import Receive, Request, Scope, Send, read_body, send_response
 from .base import Adapter, Runner, Target
 
 ASGI_PARAMETERS = ("scope", "receive", "send")
@@ -72,8 +72,6 @@ class KnativeAdapter(Adapter):
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.cloudevents:
-            from ..app import read_body
-
             body = await read_body(scope, receive, self.config.max_body)
             scope = dict(scope, event=self.cloudevent.parse(Request(scope, body)))
             receive, send = _replay(body), EventSender(send, self.cloudevent)
