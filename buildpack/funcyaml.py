@@ -66,16 +66,19 @@ def _parse(path: Path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BuildpackError(f"func.yaml is not UTF-8 text (byte {exc.start})", fix="save func.yaml as UTF-8") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    loader = yaml.SafeLoader(text)
+    try:  # one parse: the node tree gives lines for errors, then the values are built from it
+        root = loader.get_single_node()
         _check_size(root)
-        document = yaml.load(text, Loader=yaml.SafeLoader)
+        document = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise BuildpackError(f"func.yaml is not valid YAML{where}: {exc.problem or exc.context}", fix=_FIX) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise BuildpackError(f"func.yaml is not valid YAML: {type(exc).__name__}", fix=_FIX) from None
+    finally:
+        loader.dispose()
     if document is None:
         return {}, None
     if not isinstance(document, dict):

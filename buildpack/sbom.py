@@ -10,7 +10,6 @@ from __future__ import annotations
 from importlib.metadata import distributions
 from pathlib import Path
 
-MEDIA_TYPE = "application/vnd.cyclonedx+json"
 
 
 def write(layers_dir: Path, layer: str, packages: Path) -> int:

@@ -31,6 +31,12 @@ def test_timeout_answers_504(tmp_path, serve):
     assert response.status_code == 504
 
 
+def test_a_timeout_error_of_the_function_is_a_500_not_a_504(tmp_path, serve):
+    write_function(tmp_path, {"func.py": "def main(body):\n    raise TimeoutError('upstream slow')\n"})
+    server = serve(tmp_path, {"PYFUNC_TIMEOUT": "5"})
+    assert requests.post(server.url, data="0").status_code == 500
+
+
 SLOW_SYNC = {"func.py": """
     import time
 

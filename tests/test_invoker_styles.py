@@ -167,6 +167,20 @@ def test_handler_template(tmp_path, serve, kind):
     assert "[act-9] handling ada" in server.output
 
 
+def test_handler_activity_id_is_the_request_id_of_the_error_log(tmp_path, serve):
+    write_function(tmp_path, {"function/__init__.py": "", "function/handler.py": """
+        def handle(logger, request):
+            logger.info("about to fail")
+            raise ValueError("no")
+    """})
+    server = serve(tmp_path)
+    response = requests.post(server.url, json={})
+    assert response.status_code == 500
+    server.stop()
+    activity = response.headers["x-request-id"]
+    assert f"[{activity}] about to fail" in server.output and f"request_id={activity}" in server.output
+
+
 # -- Functions Framework --------------------------------------------------------------------
 
 FF_HTTP = """

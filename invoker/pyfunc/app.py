@@ -14,7 +14,8 @@ import os
 import time
 
 from .config import Config
-from .http import HTTPError, Receive, Request, Response, Scope, Send, limited, new_request_id, read_body, send_response
+from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
+                   send_response)
 from .styles import Adapter
 
 log = logging.getLogger("pyfunc")
@@ -63,37 +64,31 @@ class App:
             await self._lifespan(receive, send)
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False  # whether a streaming adapter has begun its answer (then no error answer)
-
-        async def tracked_send(message: dict) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
+        state = {"started": False}  # whether a streaming adapter has begun its answer (then no error answer)
+        if self.adapter.streaming:
+            work = self.adapter.asgi(scope, limited(receive, self.max_body), _tracked(send, state))
+        else:  # a buffered answer is sent in one go, after the adapter returned
+            work = self._respond(scope, receive, send)
         try:
-            if self.adapter.streaming:
-                work = self.adapter.asgi(scope, limited(receive, self.max_body), tracked_send)
-            else:  # a buffered answer is sent in one go, after the adapter returned
-                work = self._respond(scope, receive, send)
             if self.timeout is None:
                 await work
             else:
                 await asyncio.wait_for(work, self.timeout)
         except HTTPError as exc:
-            if not started:
+            if not state["started"]:
                 await send_response(send, exc.response())
-        except asyncio.TimeoutError:
-            log.error("request %s %s timed out after %ss [request_id=%s]",
-                      scope["method"], scope["path"], self.timeout, _request_id(scope))
-            if not started:
-                await send_response(send, HTTPError(504, "the function did not answer in time").response())
-        except Exception:
-            request_id = _request_id(scope)
-            log.exception("%s raised while handling %s %s [request_id=%s]",
-                          self.adapter.target.name, scope["method"], scope["path"], request_id)
-            if not started:
-                headers = [(b"x-request-id", request_id.encode("latin-1")), *self.adapter.error_headers]
-                await send_response(send, Response.text(f"Internal Server Error (request id {request_id})\n", 500, headers))
+        except Exception as exc:
+            if self.timeout is not None and _timed_out(exc):
+                log.error("request %s %s timed out after %ss [request_id=%s]",
+                          scope["method"], scope["path"], self.timeout, request_id(scope))
+                answer = HTTPError(504, "the function did not answer in time").response()
+            else:
+                log.exception("%s raised while handling %s %s [request_id=%s]",
+                              self.adapter.target.name, scope["method"], scope["path"], request_id(scope))
+                headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
+                answer = Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
+            if not state["started"]:
+                await send_response(send, answer)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``_invoke`` plus one request log line: id, method, path, status, duration, traceparent."""
@@ -109,9 +104,9 @@ class App:
         try:
             await self._invoke(scope, receive, status_send)
         finally:
-            fields = {"request_id": _request_id(scope), "method": scope["method"], "path": scope["path"],
+            fields = {"request_id": request_id(scope), "method": scope["method"], "path": scope["path"],
                       "status": status, "duration_ms": round((time.perf_counter() - start) * 1000, 3)}
-            traceparent = _header(scope, b"traceparent")
+            traceparent = header(scope, b"traceparent")
             if traceparent:
                 fields["traceparent"] = traceparent
             access.info("%s %s %s %.1fms request_id=%s%s", fields["method"], fields["path"], status,
@@ -153,17 +148,15 @@ class App:
                 return
 
 
-def _header(scope: Scope, wanted: bytes) -> str | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            return value.decode("latin-1")[:256]
-    return None
+def _tracked(send: Send, state: dict) -> Send:
+    async def tracked_send(message: dict) -> None:
+        state["started"] = True
+        await send(message)
+
+    return tracked_send
 
 
-def _request_id(scope: Scope) -> str:
-    """The request's id: its X-Request-Id header, else a new one, kept in the scope so that
-    the error log, the 500 answer and the request log line all show the same id."""
-    request_id = scope.get("pyfunc.request_id")
-    if request_id is None:
-        request_id = scope["pyfunc.request_id"] = (_header(scope, b"x-request-id") or new_request_id())[:128]
-    return request_id
+def _timed_out(exc: BaseException) -> bool:
+    """True for the TimeoutError ``asyncio.wait_for`` raises (from the cancelled work), not
+    for one the function raised itself (in 3.11+ both are the builtin TimeoutError)."""
+    return isinstance(exc, asyncio.TimeoutError) and isinstance(exc.__cause__ or exc.__context__, asyncio.CancelledError)

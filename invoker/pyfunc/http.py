@@ -28,9 +28,22 @@ _ID_PREFIX = os.urandom(4).hex()
 _ID_COUNTER = itertools.count(1)
 
 
-def new_request_id() -> str:
-    """A process-unique request id: a random prefix drawn at start and a counter (cheaper than uuid4)."""
-    return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
+def header(scope: Scope, wanted: bytes) -> str | None:
+    """One raw header of an ASGI scope by lower-case name (at most 256 characters), or None."""
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1")[:256]
+    return None
+
+
+def request_id(scope: Scope) -> str:
+    """The request's id: its X-Request-Id header, else a process-unique one (a random prefix
+    drawn at start and a counter, cheaper than uuid4). Kept in the scope, so the error log,
+    the 500 answer, the request log line and the handler template's activityID agree."""
+    found = scope.get("pyfunc.request_id")
+    if found is None:
+        found = scope["pyfunc.request_id"] = (header(scope, b"x-request-id") or f"{_ID_PREFIX}-{next(_ID_COUNTER)}")[:128]
+    return found
 
 
 class HTTPError(Exception):
@@ -57,14 +70,6 @@ class Request:
         self._headers: dict[str, str] | None = None
 
     @property
-    def method(self) -> str:
-        return self.scope["method"]
-
-    @property
-    def path(self) -> str:
-        return self.scope["path"]
-
-    @property
     def headers(self) -> dict[str, str]:
         """Header names lower-cased, repeated headers joined with ', ' (RFC 9110 5.3)."""
         if self._headers is None:
@@ -74,10 +79,6 @@ class Request:
                 merged[name] = f"{merged[name]}, {value}" if name in merged else value
             self._headers = merged
         return self._headers
-
-    def header(self, name: str) -> str | None:
-        """One header's value by lower-case name, or None."""
-        return self.headers.get(name)
 
 
 @dataclass(slots=True)

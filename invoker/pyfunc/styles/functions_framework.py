@@ -78,13 +78,15 @@ class FunctionsFrameworkAdapter(Adapter):
         if self.signature == "typed":
             raise LoadError("The typed signature type is not supported",
                             fix="use http, event or cloudevent (--signature-type / FUNCTION_SIGNATURE_TYPE)")
-        self.call = runner.wrap(target.obj)
         if self.signature == "http":
             self._flask_app()
         else:
             from .. import cloudevent
 
             self.cloudevent = cloudevent
+            self.call = runner.wrap(target.obj)
+        #: One answer per signature type.
+        self.respond = {"http": self._http, "cloudevent": self._cloudevent, "event": self._event}[self.signature]
 
     def _flask_app(self) -> None:
         import flask
@@ -107,13 +109,15 @@ class FunctionsFrameworkAdapter(Adapter):
         with self.app.request_context(environ(request)):
             return self.app.full_dispatch_request()
 
-    async def respond(self, request: Request) -> Response:
-        if self.signature == "http":
-            return to_response(await self.dispatch(request), self.target.name)
-        if self.signature == "cloudevent":
-            await self.call(self.cloudevent.parse(request))
-        else:
-            await self.call(*self._legacy_event(request))
+    async def _http(self, request: Request) -> Response:
+        return to_response(await self.dispatch(request), self.target.name)
+
+    async def _cloudevent(self, request: Request) -> Response:
+        await self.call(self.cloudevent.parse(request))
+        return Response.text("OK")
+
+    async def _event(self, request: Request) -> Response:
+        await self.call(*self._legacy_event(request))
         return Response.text("OK")
 
     def _legacy_event(self, request: Request) -> tuple[Any, Context]:

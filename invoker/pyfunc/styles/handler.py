@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from ..config import Config
-from ..http import HTTPError, Request, Response, new_request_id, to_response
+from ..http import HTTPError, Request, Response, request_id, to_response
 from .base import Adapter, Runner, Target
 
 PARAMETERS = ("logger", "request")
@@ -55,10 +55,10 @@ class HandlerAdapter(Adapter):
             raise HTTPError(400, f"request body is not JSON: {exc}") from None
         if not isinstance(payload, dict):
             raise HTTPError(400, f"request body must be a JSON object, got {type(payload).__name__}")
-        request_id = request.header("x-request-id") or new_request_id()
+        activity = request_id(request.scope)
         metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
-        payload["metadata"] = {"activityID": request_id, **metadata}
-        value = await self.call(RequestLogger(function_log, {"request_id": request_id}), payload)
+        payload["metadata"] = {"activityID": activity, **metadata}
+        value = await self.call(RequestLogger(function_log, {"request_id": activity}), payload)
         return to_response(value, self.target.name)
 
     def describe(self) -> str:
