@@ -86,7 +86,12 @@ def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
     if wheelhouse.is_dir():
         args += ["--find-links", str(wheelhouse)]
     return _packages_layer(ctx, log, env, "invoker", "Installing invoker", {"invoker": wheel.name, "record-sha256": digest},
-                           [*args, str(wheel)], wheel.name, first_on_path=False)
+                           [*args, str(wheel), *INVOKER_PINS], wheel.name, first_on_path=False)
+
+
+#: The invoker layer's own choice where pyfunc allows several: the cloudevents 1.x API that
+#: functions written for the old invoker import; an app needing 2.x brings it in its own layer.
+INVOKER_PINS = ("cloudevents<2",)
 
 
 def _packages_layer(ctx: Context, log: Log, env: dict[str, str], name: str, title: str, key: dict[str, str],

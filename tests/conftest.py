@@ -38,12 +38,13 @@ def write_function(directory: Path, files: dict[str, str]) -> Path:
 class Server:
     """``python -m pyfunc start`` on a free loopback port; ``url``, ``stop()``, ``output``."""
 
-    def __init__(self, directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                 python: str = sys.executable) -> None:
         self.port = cnb_host.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "LISTEN_ADDRESS")}
         full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", **(env or {})})
-        self.process = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(directory), *args],
+        self.process = subprocess.Popen([python, "-m", "pyfunc", "start", "-s", str(directory), *args],
                                         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = ""
         cnb_host.wait_for(self.port, self.process)
@@ -65,8 +66,9 @@ def serve():
     """Start servers for a test; every one is stopped at teardown."""
     servers: list[Server] = []
 
-    def start(directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Server:
-        server = Server(directory, env, args)
+    def start(directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+              python: str = sys.executable) -> Server:
+        server = Server(directory, env, args, python)
         servers.append(server)
         return server
 

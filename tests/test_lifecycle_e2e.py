@@ -233,12 +233,18 @@ def test_knative_sample(samples):
 
 
 def test_knative_cloudevent_sample_with_the_guide_curl(samples):
-    url = samples("knative-cloudevent").launch()
+    """Today's template shape: the app's cloudevents 2.x (dependencies layer) shadows the invoker's 1.x."""
+    built = samples("knative-cloudevent")
+    assert "Installing pyproject.toml [project].dependencies" in built.result.stdout
+    assert "scope['event']: cloudevents.core.v1.event.CloudEvent" in built.result.stdout
+    url = built.launch()
     head, body = curl(url, "-X", "POST", *KNATIVE_CURL)
     assert head.startswith("HTTP/1.1 200") and "application/cloudevents+json" in head
     reply = json.loads(body)
-    assert reply["type"] == "dev.pyfunc.samples.echo"
-    assert reply["data"] == {"echo": {"message": "Hello CloudEvent!"}, "from": "example/source"}
+    assert reply["type"] == "dev.pyfunc.samples.echo" and reply["id"] == "echo-1234-5678-9101"
+    assert reply["data"] == {"echo": {"message": "Hello CloudEvent!"}, "from": "example/source", "replies": 1}
+    head, body = curl(url, "-X", "POST", "-H", "x-reply-mode: binary", *KNATIVE_CURL)
+    assert "ce-type: dev.pyfunc.samples.echo" in head.lower() and json.loads(body)["replies"] == 2
 
 
 def test_functions_framework_sample(fresh):

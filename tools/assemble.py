@@ -56,7 +56,7 @@ def wheelhouse(target: Path, wheels: Path) -> None:
             run([*PIP, "download", "--quiet", "--only-binary=:all:", "--python-version", python,
                  "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
                  *(arg for tag in platforms for arg in ("--platform", tag)),
-                 "--find-links", str(wheels), "-d", str(target), "pyfunc"])
+                 "--find-links", str(wheels), "-d", str(target), "pyfunc", "cloudevents<2"])  # build.INVOKER_PINS
 
 
 def vendor(target: Path) -> None:

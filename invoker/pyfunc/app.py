@@ -28,6 +28,8 @@ PROBES = {
     "/health/liveness": "alive",
     "/health/readiness": "ready",
     "/_/ready": "ready",
+    "/health/live": "alive",  # the VMware function buildpack's invoker
+    "/health/ready": "ready",
 }
 
 
@@ -41,11 +43,12 @@ class App:
         self.max_concurrency = config.max_concurrency
         self.access_log = config.access_log
         self.inflight = 0
+        self.probes = {**PROBES, **dict(config.probe_paths)}  # func.yaml deploy.healthEndpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            probe = PROBES.get(scope["path"])
+            probe = self.probes.get(scope["path"])
             if probe is not None:
                 await self._probe(probe, send)
             elif self.max_concurrency and self.inflight >= self.max_concurrency:
@@ -124,7 +127,7 @@ class App:
         except Exception as exc:
             log.exception("%s() check raised", probe)
             ok, message = False, f"{probe} check raised {type(exc).__name__}"
-        await send_response(send, Response.text((message or ("OK" if ok else "not ready")) + "\n", 200 if ok else 503))
+        await send_response(send, self.adapter.probe_response(ok, message))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""CloudEvents over HTTP (binary and structured mode) with the ``cloudevents`` SDK 1.x API.
+"""CloudEvents over HTTP (binary and structured mode) with the ``cloudevents`` SDK 1.x API (``pyfunc.cloudevent_sdk``).
 
 Imported only by styles that take events. Every parse failure becomes HTTPError(400) with
 the reason, never a 500 (reference/function-styles.md section 5). Replies get a fresh ``id``
@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import quote, unquote
 
-from cloudevents.exceptions import GenericException
-from cloudevents.conversion import to_structured
-from cloudevents.http import CloudEvent, from_http
-
+from .cloudevent_sdk import API
 from .http import HTTPError, Request, Response
+
+# The SDK's 1.x API wherever the installed SDK keeps it (2.x: cloudevents.v1).
+CloudEvent, from_http, to_structured, GenericException = API.CloudEvent, API.from_http, API.to_structured, API.GenericException
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"

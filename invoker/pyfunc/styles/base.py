@@ -72,5 +72,9 @@ class Adapter:
     async def ready(self) -> tuple[bool, str]:
         return True, "OK"
 
+    def probe_response(self, ok: bool, message: str) -> Response:
+        """The answer to a liveness/readiness probe: 200 or 503, the message (or OK / not ready) as text."""
+        return Response.text((message or ("OK" if ok else "not ready")) + "\n", 200 if ok else 503)
+
     def describe(self) -> str:
         return f"{self.target.name}(...)"

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import LoadError
-from ..http import Receive, Request, Scope, Send, read_body, send_response
+from ..http import Receive, Request, Response, Scope, Send, read_body, send_response
 from .base import Adapter, Runner, Target
 
 ASGI_PARAMETERS = ("scope", "receive", "send")
@@ -66,15 +66,15 @@ class KnativeAdapter(Adapter):
         self.handle = handle if inspect.iscoroutinefunction(handle) else _threaded_asgi(handle, runner)
         self.cloudevents = config.invoke == "cloudevent" or config.signature_type == "cloudevent"
         if self.cloudevents:
-            from .. import cloudevent
+            from .. import cloudevent_sdk
 
-            self.cloudevent = cloudevent
+            self.events = cloudevent_sdk.knative()  # what func-python hands for the installed SDK
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.cloudevents:
             body = await read_body(scope, receive, self.config.max_body)
-            scope = dict(scope, event=self.cloudevent.parse(Request(scope, body)))
-            receive, send = _replay(body), EventSender(send, self.cloudevent)
+            scope = dict(scope, event=self.events.decode(Request(scope, body)))
+            receive, send = _replay(body), EventSender(send, self.events.encode)
         await self.handle(scope, receive, send)
 
     async def start(self, env: dict[str, str]) -> None:
@@ -89,6 +89,11 @@ class KnativeAdapter(Adapter):
     async def ready(self) -> tuple[bool, str]:
         return _probe_result(await self._hook("ready", default=True))
 
+    def probe_response(self, ok: bool, message: str) -> Response:
+        """func-python's probe answer: the message as is ("OK" by default), ``text/plain``.
+        A failed check is 503, not func-python's 500: the status probes and proxies expect."""
+        return Response(200 if ok else 503, [(b"content-type", b"text/plain")], (message or "OK").encode("utf-8"))
+
     async def _hook(self, name: str, *args: Any, default: Any = None) -> Any:
         method = getattr(self.instance, name, None) if self.instance is not None else None
         if method is None:
@@ -96,7 +101,7 @@ class KnativeAdapter(Adapter):
         return await self.runner.wrap(method)(*args)
 
     def describe(self) -> str:
-        kind = "CloudEvent" if self.cloudevents else "HTTP"
+        kind = f"CloudEvent (scope['event']: {self.events.event_type})" if self.cloudevents else "HTTP"
         owner = f"{type(self.instance).__name__} instance from new()" if self.instance is not None else self.target.name
         hooks = [h for h in ("start", "stop", "alive", "ready") if self.instance is not None and hasattr(self.instance, h)]
         return f"ASGI {kind} function: {owner}.handle(scope, receive, send)" + (f"; hooks: {', '.join(hooks)}" if hooks else "")
@@ -126,12 +131,12 @@ def _replay(body: bytes) -> Receive:
 
 class EventSender:
     """``send`` for the CloudEvent variant: an ASGI message passes through; an event
-    (anything with ``get_attributes``/``get_data``, SDK 1.x or 2.x) is sent as a structured
-    CloudEvent, or ``binary(event)`` for binary mode (func-python's CloudEventSender)."""
+    (the SDK's, 1.x or 2.x) is sent as a structured CloudEvent, or ``binary(event)`` for
+    binary mode (func-python's CloudEventSender). ``encode(event, structured)`` → Response."""
 
-    def __init__(self, send: Send, cloudevent: Any) -> None:
+    def __init__(self, send: Send, encode: Callable[[Any, bool], Any]) -> None:
         self._send = send
-        self._ce = cloudevent
+        self._encode = encode
 
     async def __call__(self, message: Any, status: int = 200) -> None:
         if isinstance(message, dict):
@@ -149,7 +154,7 @@ class EventSender:
         await self._send(message)
 
     async def _event(self, event: Any, status: int, structured: bool) -> None:
-        response = self._ce.encode(dict(event.get_attributes()), event.get_data(), structured)
+        response = self._encode(event, structured)
         response.status = status
         await send_response(self._send, response)
 

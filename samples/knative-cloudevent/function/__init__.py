@@ -1,3 +1,1 @@
 from .func import new
-
-__all__ = ["new"]
