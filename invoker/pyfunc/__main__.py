@@ -1,6 +1,8 @@
 """``python -m pyfunc check|start``: validate a function, or serve it.
 
-Flags of the seed (``-s DIR``) and of the Functions Framework (``--target``, ``--source``,
+Flags of the seed (``-s DIR``), of the VMware function buildpack's invoker (``-m MODULE
+-f FUNCTION`` and their long forms ``--module_name``, ``--function_name``, ``--search_path``)
+and of the Functions Framework (``--target``, ``--source``,
 ``--signature-type``, ``--host``, ``--port``, ``--debug``) so either command line works.
 Exit codes: 0 ok; 1 the function or configuration is wrong (message, no traceback);
 3 the server did not start (e.g. the function's ``start()`` raised).
@@ -21,7 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("check", "load the function and say how it will be served"),
                        ("start", "serve the function")):
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("-s", dest="search_dir", metavar="DIR", help="directory holding the function (default: .)")
+        sub.add_argument("-s", "--search_path", "--search-path", dest="search_dir", metavar="DIR",
+                         help="directory holding the function (default: .)")
+        sub.add_argument("-m", "--module_name", "--module-name", dest="module_name", metavar="MODULE",
+                         help="module defining the function (VMware invoker; default func, env MODULE_NAME)")
+        sub.add_argument("-f", "--function_name", "--function-name", dest="function_name", metavar="FUNCTION",
+                         help="function in that module (VMware invoker; default main, env FUNCTION_NAME)")
         sub.add_argument("--target", help="function name (Functions Framework; env FUNCTION_TARGET)")
         sub.add_argument("--source", help="file defining it, relative to DIR (env FUNCTION_SOURCE)")
         sub.add_argument("--signature-type", dest="signature_type", help="http, event, cloudevent or typed (env FUNCTION_SIGNATURE_TYPE)")

@@ -2,7 +2,7 @@
 
 Precedence, written once (README "Configuration" repeats it):
 
-* Which function: ``--target``/``--source`` flags > ``BP_FUNCTION`` (``module.function``) >
+* Which function: ``-m``/``-f`` flags (VMware invoker) > ``--target``/``--source`` flags > ``BP_FUNCTION`` (``module.function``) >
   ``MODULE_NAME``/``FUNCTION_NAME`` > ``FUNCTION_TARGET``/``FUNCTION_SOURCE`` (Functions
   Framework) > discovery where each style keeps its code (see ``pyfunc.discovery``).
 * Which style: ``--signature-type`` flag > ``FUNCTION_SIGNATURE_TYPE`` > what the module
@@ -32,6 +32,11 @@ _TRUE = {"1", "true", "yes", "on"}
 #: ``Config.origin`` values: which setting named the function.
 FROM_FLAGS = "--target/--source"
 FROM_FRAMEWORK_ENV = "FUNCTION_TARGET/FUNCTION_SOURCE"
+FROM_VMWARE_FLAGS = "-m/-f"
+
+#: Settings naming extra probe paths (func.yaml deploy.healthEndpoints) and the probe each answers.
+PROBE_SETTINGS = (("PYFUNC_LIVENESS_PATH", "alive"), ("PYFUNC_READINESS_PATH", "ready"))
+_PATH = re.compile(r"^/[\x21-\x7e]*$")
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -60,6 +65,9 @@ class Config:
         grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
         log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
         access_log: one log line per request (``PYFUNC_ACCESS_LOG``; on with json logs).
+        probe_paths: extra ``(path, "alive" | "ready")`` probe routes, from
+            ``PYFUNC_LIVENESS_PATH`` / ``PYFUNC_READINESS_PATH`` (func.yaml
+            ``deploy.healthEndpoints``), answered like the built-in ones.
     """
 
     search_dir: Path
@@ -78,6 +86,7 @@ class Config:
     grace: float = 30.0
     log_format: str = "text"
     access_log: bool = False
+    probe_paths: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -120,6 +129,7 @@ class Config:
             grace=_number(env, "PYFUNC_GRACE", 30.0, float),
             log_format=log_format,
             access_log=env["PYFUNC_ACCESS_LOG"].lower() in _TRUE if env.get("PYFUNC_ACCESS_LOG") else log_format == "json",
+            probe_paths=_probe_paths(env),
         )
 
 
@@ -140,6 +150,11 @@ def parse_bp_function(value: str, setting: str = "BP_FUNCTION") -> tuple[str, st
 
 def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Path):
     """Return ``(module, function, source_file, origin)`` by the precedence in the module docstring."""
+    if flags.get("module_name") or flags.get("function_name"):  # the VMware invoker's -m / -f
+        module = str(flags.get("module_name") or "func")
+        if not _MODULE.match(module):
+            raise ConfigError(f"-m {module!r} is not a module name", fix="use a Python module name without .py, e.g. func")
+        return module, _function_name(str(flags.get("function_name") or "main"), "-f"), None, FROM_VMWARE_FLAGS
     if flags.get("target") or flags.get("source"):
         return (None, _function_name(str(flags["target"]), "--target") if flags.get("target") else None,
                 _source(str(flags["source"]), search_dir, "--source") if flags.get("source") else None,
@@ -163,6 +178,19 @@ def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Pat
         source = _source(env.get("FUNCTION_SOURCE") or "main.py", search_dir, "FUNCTION_SOURCE")
         return None, function, source, FROM_FRAMEWORK_ENV
     return None, None, None, "discovery"
+
+
+def _probe_paths(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    paths = []
+    for name, probe in PROBE_SETTINGS:
+        value = env.get(name, "").strip()
+        if not value:
+            continue
+        if not _PATH.match(value) or "?" in value or "#" in value:
+            raise ConfigError(f"{name}={value!r} is not a URL path",
+                              fix=f"set {name} to an absolute path without query, e.g. /{probe}z (func.yaml deploy.healthEndpoints)")
+        paths.append((value, probe))
+    return tuple(paths)
 
 
 def _function_name(value: str, setting: str) -> str:

@@ -8,7 +8,8 @@ Precedence, written once (README "How the style is chosen" repeats it):
 2. The style: the first entry of ``STYLES`` whose ``claim`` accepts the function —
    a Functions Framework decorator, then a ``new`` factory or ASGI ``handle`` (Knative),
    then ``handle(logger, request)`` (handler template), then an explicit signature type or
-   the ``data, context`` / ``cloud_event`` parameters (Functions Framework), then pyfunc's
+   the ``data, context`` / ``cloud_event`` parameters (Functions Framework), then a lone
+   ``context`` parameter (parliament, func's templates before 2025), then pyfunc's
    parameter names. ``pyfunc check`` prints the style and this reason.
 """
 
@@ -21,7 +22,7 @@ from typing import Callable
 from ..config import Config
 from ..errors import LoadError
 from ..loader import LoadedModule
-from . import functions_framework, handler, knative, pyfunc
+from . import functions_framework, handler, knative, parliament, pyfunc
 from .base import Adapter, Runner, Target
 
 Claim = Callable[[Target, Config], "str | None"]
@@ -38,6 +39,7 @@ STYLES: tuple[tuple[str, Claim, type[Adapter]], ...] = (
     ("knative", knative.claim, knative.KnativeAdapter),
     ("handler", handler.claim, handler.HandlerAdapter),
     ("functions-framework", functions_framework.claim, functions_framework.FunctionsFrameworkAdapter),
+    ("parliament", parliament.claim, parliament.ParliamentAdapter),
     ("pyfunc", pyfunc.claim, pyfunc.PyfuncAdapter),
 )
 
