@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from . import funcyaml, function, pip, sbom
+from . import func_layout, funcyaml, function, pip, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
@@ -52,12 +52,14 @@ def build(ctx: Context, log: Log) -> None:
         defaults["FUNC_INVOKE"] = config.invoke
     log.detail(f"Function: {shown}")
 
-    source = function.source_dir(ctx.app_dir)
-    if source != ctx.app_dir:
-        log.detail(f"Function source: {source.relative_to(ctx.app_dir)}/ (the layout func build makes)")
+    layout = func_layout.recognise(ctx.app_dir, _project_dependencies)
+    source = layout.source if layout else ctx.app_dir
+    if layout:
+        log.detail(f"Function source: {source.relative_to(ctx.app_dir)}/ (the layout func build makes; "
+                   f"its glue project, {layout.reference}, is func's runtime, which pyfunc replaces: not installed)")
 
     invoker = _invoker(ctx, log, env)
-    dependencies = _dependencies(ctx, log, env, source)
+    dependencies = _dependencies(ctx, log, env, source, glue=layout is not None)
     launch_env = {**envs, **defaults}
     overrides = _function_env(ctx, log, launch_env)
     _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], {**launch_env, **overrides}, source)
@@ -135,16 +137,18 @@ REQUIREMENT_FILES = ("requirements.txt", "function/requirements.txt")
 PROVIDED = (("pyfunc-site-packages", "requirements.txt"), ("pyfunc-poetry-venv", "pyproject.toml"))
 
 
-def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = ()) -> tuple[list[str], list[str], str]:
+def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = (), glue: bool = False
+                  ) -> tuple[list[str], list[str], str]:
     """pip arguments, the names of the sources, and a digest of their content (the layer key).
 
-    Sources are looked for in the app dir and, for func's ``fn/`` layout, the function's dir;
-    names in ``skip`` are installed by another buildpack.
+    Sources are looked for in the app dir and the function's dir; with ``glue`` (func's
+    ``fn/`` layout, ``func_layout``) the app dir holds func's glue and only the function's
+    dir counts. Names in ``skip`` are installed by another buildpack.
     """
     args: list[str] = []
     names: list[str] = []
     digest = hashlib.sha256()
-    for directory in dict.fromkeys((app_dir, source)):
+    for directory in dict.fromkeys((source,) if glue else (app_dir, source)):
         prefix = "" if directory == app_dir else f"{directory.relative_to(app_dir)}/"
         for name in REQUIREMENT_FILES:
             path = directory / name
@@ -177,13 +181,13 @@ def _project_dependencies(path: Path) -> list[str]:
     return dependencies
 
 
-def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path) -> Path | None:
+def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path, glue: bool = False) -> Path | None:
     """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
     entries = ctx.plan_entries()
     log.debug(f"Buildpack plan entries: {', '.join(entries) or 'none'}")
     # detect's plan marks which alternative the lifecycle took (see plan.build_plan).
     skip = tuple(name for marker, name in PROVIDED if marker in entries)
-    args, names, digest = _requirements(ctx.app_dir, source, skip)
+    args, names, digest = _requirements(ctx.app_dir, source, skip, glue)
     if not names:
         log.step("Installing dependencies")
         if skip:

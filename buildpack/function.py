@@ -7,7 +7,6 @@ envs. The result is written as launch env *defaults*, so deploy-time env still w
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Callable
 
 from .errors import BuildpackError
@@ -68,12 +67,3 @@ def launch_defaults(bp_function: str | None, envs: dict[str, str]) -> tuple[dict
         return {}, f"{shown} (from func.yaml envs)"
     return {}, "found by the invoker where the function style keeps it (func.py:main by default)"
 
-
-def source_dir(app_dir: Path) -> Path:
-    """Where the function's code is: the app dir, or ``fn/`` in the layout ``func build``
-    makes for its modern Python template (user code moved into ``fn/``, scaffolding
-    ``service/main.py`` and a Procfile at the root; reference cnb-buildpack-api.md)."""
-    moved = app_dir / "fn"
-    if moved.is_dir() and (app_dir / "service" / "main.py").is_file():
-        return moved
-    return app_dir

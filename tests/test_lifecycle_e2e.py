@@ -333,44 +333,6 @@ def test_without_a_site_packages_provider_the_or_plan_resolves(fresh, lifecycle)
     assert [entry["id"] for entry in group] == ["test/host-python", "pyfunc/python-function"]
 
 
-def test_func_build_layout_with_fn_dir_labels_and_listen_address(fresh, tmp_path):
-    """The layout func build makes for its Python template: code in fn/, scaffolding at the root."""
-    write_function(tmp_path, {
-        "func.yaml": "specVersion: 0.36.0\nname: moved\nruntime: python\ndeploy:\n  options:\n    scale:\n"
-                     "      min: 1\n      max: 3\n    resources:\n      limits:\n        memory: 256Mi\n",
-        "Procfile": "web: python -m service.main\n",
-        "service/__init__.py": "",
-        "service/main.py": "from func_python.http import serve\nfrom function import new\nserve(new)\n",
-        "fn/pyproject.toml": '[project]\nname = "function"\nversion = "0.1.0"\ndependencies = ["humanize==4.12.3"]\n',
-        "fn/function/__init__.py": "from .func import new\n",
-        "fn/function/func.py": """
-            import humanize
-
-            def new():
-                return F()
-
-            class F:
-                async def handle(self, scope, receive, send):
-                    await send({"type": "http.response.start", "status": 200, "headers": []})
-                    await send({"type": "http.response.body", "body": humanize.ordinal(2).encode()})
-        """,
-    })
-    built = fresh(tmp_path, {"BPE_DEFAULT_LISTEN_ADDRESS": "127.0.0.1:0", "BPE_OVERRIDE_TZ": "UTC"})
-    assert built.result.returncode == 0, built.result.stdout
-    assert "Function source: fn/" in built.result.stdout
-    assert "Installing fn/pyproject.toml [project].dependencies" in built.result.stdout
-    metadata = toml.loads((built.workspace.layers / "config" / "metadata.toml").read_text())
-    web = [p for p in metadata["processes"] if p["type"] == "web"][0]
-    assert web["args"] == ["-s", "fn"]
-    launch = toml.loads((built.layers / "launch.toml").read_text())
-    labels = {label["key"]: label["value"] for label in launch["labels"]}
-    assert json.loads(labels["options-scale"]) == {"max": 3, "min": 1}
-    assert json.loads(labels["options-resources-limits"]) == {"memory": "256Mi"}
-    assert (built.layers / "function-env" / "env.launch" / "LISTEN_ADDRESS.default").read_text() == "127.0.0.1:0"
-    assert (built.layers / "function-env" / "env.launch" / "TZ.override").read_text() == "UTC"
-    assert requests.get(built.launch({"LISTEN_ADDRESS": "127.0.0.1:{port}"})).text == "2nd"  # deploy env wins
-
-
 def test_sbom_of_invoker_and_dependencies_layers_is_valid_cyclonedx(samples):
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
