@@ -139,6 +139,7 @@ def test_todays_template_under_cloudevents1_is_a_clear_load_error(tmp_path):
     result = check(ROOT / "samples" / "knative-cloudevent", {"FUNC_INVOKE": "cloudevent"})
     assert result.returncode == 1, result.stdout
     assert "imports 'cloudevents.core', which is not installed" in result.stdout
+    assert '"cloudevents>=2,<3" (the cloudevents 2.x API)' in result.stdout
     assert "Traceback" not in result.stdout
 
 

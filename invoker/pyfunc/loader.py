@@ -27,6 +27,10 @@ DISCOVERY: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Modules only a newer major version of a package the invoker brings has: the requirement to add.
+NEWER_API = {"cloudevents.core": '"cloudevents>=2,<3" (the cloudevents 2.x API)'}
+
+
 @dataclass(frozen=True)
 class LoadedModule:
     """A user module and how it was found: ``name`` (dotted), ``path`` (its file), ``origin``."""
@@ -117,10 +121,12 @@ def _code_error(exc: BaseException, name: str, search_dir: Path) -> LoadError:
         return LoadError(f"Syntax error in module {name!r}", detail=detail, fix=f"correct the code at {where}")
     where = _user_frame(exc, search_dir)
     if isinstance(exc, ModuleNotFoundError):
+        requirement = NEWER_API.get(exc.name or "")
         return LoadError(
             f"Module {name!r} imports {exc.name!r}, which is not installed",
             detail=f"at {where}" if where else "",
-            fix=f"add the distribution that provides {exc.name!r} to requirements.txt (or pyproject.toml dependencies)",
+            fix=f"add {requirement} to your dependencies (the image otherwise has an older major version)" if requirement
+            else f"add the distribution that provides {exc.name!r} to requirements.txt (or pyproject.toml dependencies)",
         )
     return LoadError(
         f"Importing module {name!r} raised {type(exc).__name__}: {exc}",
