@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from . import func_layout, funcyaml, function, pip, sbom
+from . import func_layout, funcyaml, function, parliament, pip, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
@@ -195,8 +195,12 @@ def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path, glu
         else:
             log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None
+    extra = parliament.pins(args)
+    if extra:
+        log.detail(f"parliament-functions with cloudevents unconstrained: adding {' '.join(extra)} "
+                   "(parliament imports the cloudevents 1.x API), as func does for parliament-era functions")
     return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": digest},
-                           args, ", ".join(names), first_on_path=True)
+                           args + extra, ", ".join(names), first_on_path=True)
 
 
 def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> dict[str, str]:

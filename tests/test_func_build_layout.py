@@ -166,3 +166,54 @@ def test_the_layout_is_recognised_by_its_shape(tmp_path, change, recognised):
     assert (layout is not None) == recognised
     if layout:
         assert layout.source == tmp_path / "fn"
+
+
+PARLIAMENT_FUNCTION = {
+    "func.yaml": "specVersion: 0.35.0\nname: old-http\nruntime: python\n",
+    "Procfile": "web: python -m parliament .\n",
+    "requirements.txt": "parliament-functions==0.1.0\n",
+    "func.py": """
+        from parliament import Context
+
+
+        def main(context: Context):
+            if "request" in context.keys():
+                request = context.request
+                return {"method": request.method, "args": dict(request.args)}, 200
+            return "{}", 200
+    """,
+}
+
+
+def test_a_parliament_function_through_func_scaffolding(fresh, tmp_path, lifecycle):
+    """func 0.49 scaffolds parliament-era functions too: pyfunc serves main(context) from fn/,
+    with cloudevents pinned below 2 for parliament-functions (which imports the 1.x API)."""
+    app = scaffold(write_function(tmp_path / "app", PARLIAMENT_FUNCTION), "http")
+    built = fresh(app, buildpacks=(SCAFFOLDING_BP, lifecycle.HOST_PYTHON_BP, lifecycle.BUILDPACK))
+    assert built.result.returncode == 0, built.result.stdout
+    assert "Installing fn/requirements.txt" in built.result.stdout
+    assert "adding cloudevents<2" in built.result.stdout
+    assert "style:    parliament" in built.result.stdout
+    versions = {p.name[:-len(".dist-info")].split("-")[0].lower(): p.name[:-len(".dist-info")].split("-")[1]
+                for p in (built.layers / "dependencies" / "packages").glob("*.dist-info")}
+    assert versions["parliament_functions"] == "0.1.0" and versions["cloudevents"].startswith("1.")
+    url = built.launch()
+    assert requests.get(url + "/?q=1").json() == {"method": "GET", "args": {"q": "1"}}
+    assert requests.get(url + "/health/liveness").status_code == 200
+
+
+@pytest.mark.parametrize("requirements, expected", [
+    ("parliament-functions==0.1.0\n", ["cloudevents<2"]),
+    ("Parliament_Functions\nflask\n", ["cloudevents<2"]),
+    ("parliament-functions==0.1.0\ncloudevents==1.11.0\n", []),  # constrained by the function: left alone
+    ("parliament-functions\ncloudevents  # unconstrained mention\n", ["cloudevents<2"]),
+    ("flask\ncloudevents\n", []),
+])
+def test_parliament_functions_get_cloudevents_below_2(tmp_path, requirements, expected):
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from buildpack import parliament
+
+    (tmp_path / "requirements.txt").write_text(requirements)
+    assert parliament.pins(["-r", str(tmp_path / "requirements.txt")]) == expected
