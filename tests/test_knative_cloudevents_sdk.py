@@ -10,6 +10,7 @@ function must receive exactly the event type func-python hands it for that SDK: 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -55,14 +56,16 @@ def _sdk_version(python: str) -> str:
 
 @pytest.fixture(scope="session")
 def sdk2_python() -> str:
-    """A venv with the invoker (editable) and cloudevents 2.x, made once under .tools/."""
+    """A venv with the invoker (editable) and cloudevents 2.x, made under .tools/ again when
+    the invoker's pyproject.toml changes."""
     python = SDK2_VENV / "bin" / "python"
     marker = SDK2_VENV / ".installed"
-    if not marker.is_file():
+    stamp = hashlib.sha256((ROOT / "invoker" / "pyproject.toml").read_bytes()).hexdigest()
+    if not marker.is_file() or marker.read_text() != stamp:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(SDK2_VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         "-e", str(ROOT / "invoker"), "cloudevents>=2,<3"], check=True)
-        marker.touch()
+        marker.write_text(stamp)
     assert _sdk_version(str(python)).startswith("2."), _sdk_version(str(python))
     return str(python)
 
