@@ -188,3 +188,155 @@ def test_listen_address_ipv6_any_is_reachable_through_queue_proxy(pod):
     p = pod(HELLO, env={"LISTEN_ADDRESS": f"[::]:{USER_PORT}"}).start(ready_within=20)
     response = p.request("GET", "/")
     assert (response.status_code, response.text) == (200, "hello"), p.output()
+
+
+# 3. Knative's shutdown order (each scenario costs queue-proxy's fixed 30 s drain: run in parallel) --
+
+def test_shutdown_orders_answer_in_flight_requests_and_exit_zero(pod):
+    scenarios = {"knative order": _knative_order, "reverse order": _reverse_order,
+                 "reverse order, SIGTERM twice": lambda p: _reverse_order(p, twice=True)}
+    pods = {name: pod(SLOW) for name in scenarios}
+    with ThreadPoolExecutor(len(scenarios)) as pool:
+        futures = {name: pool.submit(run, pods[name]) for name, run in scenarios.items()}
+    failures = {}
+    for name, future in futures.items():
+        try:
+            future.result()
+        except AssertionError as exc:
+            failures[name] = f"{exc}\n{pods[name].output()}"
+    assert not failures, "\n\n".join(f"[{name}] {text}" for name, text in failures.items())
+
+
+def _knative_order(p: Pod) -> None:
+    """SIGTERM to queue-proxy and the user container's preStop GET :8022/wait-for-drain at once;
+    when that returns, SIGTERM to the invoker (Knative's pod spec, pkg/queue/sharedmain)."""
+    p.start()
+    slow = p.submit("GET", "/slow?s=4")
+    time.sleep(1)
+    p.queue.send_signal(signal.SIGTERM)
+    pre_stop = p.ns.pool.submit(p.wait_for_drain)
+    time.sleep(0.5)
+    assert p.probe(timeout=15).status_code == 503, "the kubelet probe must fail while queue-proxy drains"
+    during = [p.request("GET", "/during") for _ in range(3)]  # still routed here until endpoints update
+    assert [(r.status_code, r.text) for r in during] == [(200, "ok")] * 3
+    answer = slow.result(30)
+    assert (answer.status_code, answer.text) == (200, "slow done"), "the in-flight request was not answered"
+    assert pre_stop.result(120).status_code == 200
+    assert exit_code(p.queue, 30) == 0, "queue-proxy did not exit 0 after draining"
+    p.invoker.send_signal(signal.SIGTERM)
+    assert exit_code(p.invoker, 30) == 0, "the invoker did not exit 0 on SIGTERM"
+
+
+def _reverse_order(p: Pod, twice: bool = False) -> None:
+    """SIGTERM reaches the invoker first (no preStop, or it failed), a slow request in flight."""
+    p.start()
+    slow = p.submit("GET", "/slow?s=4")
+    time.sleep(1)
+    p.invoker.send_signal(signal.SIGTERM)
+    if twice:
+        time.sleep(0.5)
+        p.invoker.send_signal(signal.SIGTERM)
+    answer = slow.result(30)
+    assert (answer.status_code, answer.text) == (200, "slow done"), "the in-flight request was not answered"
+    assert exit_code(p.invoker, 30) == 0, "the invoker did not exit 0 after draining"
+    assert p.probe(timeout=30).status_code == 503, "queue-proxy must report not ready once the invoker is gone"
+    p.queue.send_signal(signal.SIGTERM)
+    assert p.wait_for_drain().status_code == 200
+    assert exit_code(p.queue, 60) == 0, "queue-proxy did not exit 0 after draining"
+
+
+# 4. containerConcurrency ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("cc", [1, 3])
+def test_container_concurrency_is_never_exceeded_and_bursts_queue(pod, cc):
+    p = pod(COUNTING, cc=cc).start()
+    burst = 8 * cc  # under queue-proxy's queue depth (10 × CC): nothing is refused
+    futures = [p.submit("GET", f"/work/{i}") for i in range(burst)]
+    answers = [f.result(60) for f in futures]
+    assert [(a.status_code, a.text) for a in answers] == [(200, "ok")] * burst, p.output()
+    assert p.request("GET", "/most").text == str(cc), "the function saw more (or fewer) callers at once than CC"
+
+
+# 5. Timeouts ---------------------------------------------------------------------------------
+
+def test_revision_timeout_is_a_504_from_queue_proxy_and_the_next_request_is_served(pod):
+    p = pod(SLEEPY, cc=1, timeout=2).start()
+    started = time.monotonic()
+    late = p.request("GET", "/?s=8")
+    assert (late.status_code, late.text.strip()) == (504, "request timeout"), p.output()
+    assert time.monotonic() - started < 8
+    after = p.request("GET", "/", timeout=10)
+    assert (after.status_code, after.text) == (200, "done")
+
+
+def test_pyfunc_timeout_is_a_504_from_the_invoker_and_the_next_request_is_served(pod):
+    p = pod(SLEEPY, cc=1, timeout=30, env={"PYFUNC_TIMEOUT": "1"}).start()
+    late = p.request("GET", "/?s=8")
+    assert late.status_code == 504, p.output()
+    assert late.text.strip() != "request timeout", "the invoker's timeout must answer before queue-proxy's"
+    after = p.request("GET", "/", timeout=10)
+    assert (after.status_code, after.text) == (200, "done")
+
+
+# 6. Probe traffic and forwarded headers -------------------------------------------------------
+
+def test_probes_never_reach_the_function_and_forwarded_headers_do(pod, tmp_path):
+    seen_file = tmp_path / "seen.jsonl"
+    p = pod(SEEING, env={"SEEN_FILE": str(seen_file), "PYFUNC_LOG_FORMAT": "json"}).start()
+
+    kubelet = p.request("GET", "/", headers=KUBELET_PROBE)
+    assert (kubelet.status_code, kubelet.text) == (200, "queue")
+    network = p.request("GET", "/network-probe", headers={"K-Network-Probe": "probe", "K-Network-Hash": "h1"})
+    assert (network.status_code, network.headers.get("K-Network-Hash")) == (200, "h1")
+    activator = p.request("GET", "/activator-probe",
+                          headers={"User-Agent": "Knative-Activator-Probe", "K-Network-Probe": "queue"})
+    assert (activator.status_code, activator.text) == (200, "queue")
+    kube_ua = p.request("GET", "/any-path", headers={"User-Agent": "kube-probe/1.30"})
+    assert kube_ua.status_code == 400  # a kubelet probe without K-Network-Probe: queue-proxy refuses it itself
+
+    proxied = p.request("GET", "/via-activator", headers={
+        "K-Proxy-Request": "activator", "Knative-Serving-Revision": "fn-00001", "Knative-Serving-Namespace": "default"})
+    assert proxied.status_code == 200
+    headers = proxied.json()["headers"]
+    assert headers.get("K-Proxy-Request") == "activator"
+    assert "Knative-Serving-Revision" not in headers and "Knative-Serving-Namespace" not in headers
+
+    forwarded = p.request("GET", "/forwarded", headers={
+        "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "fn.example.com"})
+    seen = forwarded.json()
+    assert seen["headers"]["Forwarded"] == "for=203.0.113.7;host=fn.example.com;proto=https"
+    assert seen["headers"]["X-Forwarded-For"] == "203.0.113.7, 127.0.0.1"  # queue-proxy appends its peer
+    assert (seen["remote_addr"], seen["scheme"]) == ("203.0.113.7", "https")  # the loopback proxy is trusted
+
+    paths = [json.loads(line)["path"] for line in seen_file.read_text().splitlines()]
+    assert paths == ["/via-activator", "/forwarded"], "probe traffic reached the function"
+    p.invoker.send_signal(signal.SIGTERM)  # the request log line is written after the answer: let it drain
+    assert exit_code(p.invoker, 30) == 0
+    logged = [json.loads(line) for line in p.invoker_log().splitlines() if line.startswith("{")]
+    assert [entry["path"] for entry in logged if entry.get("logger") == "pyfunc.request"] == paths
+
+
+def test_request_log_records_the_client_knative_forwards(pod):
+    p = pod(HELLO, env={"PYFUNC_LOG_FORMAT": "json"}).start()
+    assert p.request("GET", "/logged", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 200
+    p.invoker.send_signal(signal.SIGTERM)
+    assert exit_code(p.invoker, 30) == 0
+    logged = [json.loads(line) for line in p.invoker_log().splitlines() if line.startswith("{")]
+    [entry] = [entry for entry in logged if entry.get("logger") == "pyfunc.request"]
+    fields = {key: value for key, value in entry.items() if key != "message"}
+    assert any(str(value).startswith("203.0.113.7") for value in fields.values()), (
+        f"the request log line does not record the client queue-proxy forwarded (203.0.113.7): {entry}")
+
+
+# 7. h2c ----------------------------------------------------------------------------------------
+
+def test_h2c_port_is_served_over_http2_end_to_end(pod):
+    """A Revision whose port is named h2c: queue-proxy serves on 8013 and, for an HTTP/2 request,
+    dials the user container with HTTP/2 prior knowledge (knative.dev/pkg/network
+    NewProxyAutoTransport picks h2c when the request's ProtoMajor is 2); no env switches it."""
+    p = pod(SEEING, queue_port=H2C_QUEUE_PORT, env={"SEEN_FILE": os.devnull}).start()
+    result = p.run(["curl", "-sS", "--http2-prior-knowledge", "-w", "\n%{http_code} %{http_version}",
+                    f"http://127.0.0.1:{H2C_QUEUE_PORT}/h2c"])
+    body, _, status = result.stdout.rpartition("\n")
+    assert status == "200 2", f"{result.stdout}{result.stderr}\n{p.output()}"
+    assert json.loads(body)["protocol"].startswith("HTTP/2"), "queue-proxy reached the function over HTTP/1.1"
