@@ -66,7 +66,7 @@ test: tools package queue-proxy
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.
-bench: tools buildpack
+bench: tools buildpack queue-proxy
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python tools/bench.py
 

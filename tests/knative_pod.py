@@ -105,12 +105,14 @@ class Pod:
 
     ``cc``: containerConcurrency; ``timeout``: revision timeout (s); ``probe``: the
     ``SERVING_READINESS_PROBE`` dict (Knative's default: TCP on the user port) or None;
-    ``env``: extra invoker env; ``queue_port``: 8012 (http1) or 8013 (h2c port name).
+    ``env``: extra invoker env; ``queue_port``: 8012 (http1) or 8013 (h2c port name);
+    ``python``: the interpreter that runs ``-m pyfunc start``.
     """
 
     def __init__(self, directory: Path, logs: Path, *, cc: int = 0, timeout: int = 300,
-                 probe: dict | None = None, env: dict[str, str] | None = None, queue_port: int = QUEUE_PORT) -> None:
-        self.directory, self.logs = directory, logs
+                 probe: dict | None = None, env: dict[str, str] | None = None, queue_port: int = QUEUE_PORT,
+                 python: str = sys.executable) -> None:
+        self.directory, self.logs, self.python = directory, logs, python
         self.queue_port = queue_port
         self.url = f"http://127.0.0.1:{queue_port}"
         self.ns = Netns()
@@ -129,7 +131,7 @@ class Pod:
         self.queue: subprocess.Popen | None = None
 
     def start_invoker(self) -> subprocess.Popen:
-        self.invoker = self.ns.popen([sys.executable, "-m", "pyfunc", "start", "-s", str(self.directory)],
+        self.invoker = self.ns.popen([self.python, "-m", "pyfunc", "start", "-s", str(self.directory)],
                                      self.invoker_env, self.logs / "invoker.log")
         return self.invoker
 
