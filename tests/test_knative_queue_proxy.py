@@ -49,12 +49,14 @@ SLOW_START = {"function/__init__.py": """
         return Function()
 """}
 
-#: /slow?s=N sleeps N seconds (in the thread pool); anything else answers at once.
+#: /slow?s=N creates SLOW_MARK, then sleeps N seconds (in the thread pool); anything else answers at once.
 SLOW = {"func.py": """
+    import os
     import time
 
     def main(req):
         if req.path == "/slow":
+            open(os.environ["SLOW_MARK"], "w").close()
             time.sleep(float(req.args["s"]))
             return "slow done"
         return "ok"
@@ -158,6 +160,7 @@ def test_start_raising_exits_non_zero_and_resets_no_accepted_request(pod, tmp_pa
         except requests.ConnectionError:
             probes.append("queue-proxy not listening yet")
         time.sleep(0.1)
+    assert outcomes, "no connection was tried while start() ran"
     assert exit_code(invoker, 30) not in (None, 0), p.output()
     assert "start() fails on purpose" in p.invoker_log()
     lost = [o for o in outcomes if o not in ("refused", "answered")]
@@ -192,10 +195,10 @@ def test_listen_address_ipv6_any_is_reachable_through_queue_proxy(pod):
 
 # 3. Knative's shutdown order (each scenario costs queue-proxy's fixed 30 s drain: run in parallel) --
 
-def test_shutdown_orders_answer_in_flight_requests_and_exit_zero(pod):
+def test_shutdown_orders_answer_in_flight_requests_and_exit_zero(pod, tmp_path):
     scenarios = {"knative order": _knative_order, "reverse order": _reverse_order,
                  "reverse order, SIGTERM twice": lambda p: _reverse_order(p, twice=True)}
-    pods = {name: pod(SLOW) for name in scenarios}
+    pods = {name: pod(SLOW, env={"SLOW_MARK": str(tmp_path / f"slow-{i}")}) for i, name in enumerate(scenarios)}
     with ThreadPoolExecutor(len(scenarios)) as pool:
         futures = {name: pool.submit(run, pods[name]) for name, run in scenarios.items()}
     failures = {}
@@ -207,12 +210,22 @@ def test_shutdown_orders_answer_in_flight_requests_and_exit_zero(pod):
     assert not failures, "\n\n".join(f"[{name}] {text}" for name, text in failures.items())
 
 
+def _in_flight(p: Pod):
+    """Start the pod and a 4 s request; return its Future once the function is running it."""
+    p.start()
+    mark = Path(p.invoker_env["SLOW_MARK"])
+    slow = p.submit("GET", "/slow?s=4")
+    deadline = time.monotonic() + 20
+    while not mark.exists() and time.monotonic() < deadline and not slow.done():
+        time.sleep(0.05)
+    assert mark.exists(), f"the slow request never reached the function: {slow.result() if slow.done() else 'pending'}"
+    return slow
+
+
 def _knative_order(p: Pod) -> None:
     """SIGTERM to queue-proxy and the user container's preStop GET :8022/wait-for-drain at once;
     when that returns, SIGTERM to the invoker (Knative's pod spec, pkg/queue/sharedmain)."""
-    p.start()
-    slow = p.submit("GET", "/slow?s=4")
-    time.sleep(1)
+    slow = _in_flight(p)
     p.queue.send_signal(signal.SIGTERM)
     pre_stop = p.ns.pool.submit(p.wait_for_drain)
     time.sleep(0.5)
@@ -229,9 +242,7 @@ def _knative_order(p: Pod) -> None:
 
 def _reverse_order(p: Pod, twice: bool = False) -> None:
     """SIGTERM reaches the invoker first (no preStop, or it failed), a slow request in flight."""
-    p.start()
-    slow = p.submit("GET", "/slow?s=4")
-    time.sleep(1)
+    slow = _in_flight(p)
     p.invoker.send_signal(signal.SIGTERM)
     if twice:
         time.sleep(0.5)
