@@ -346,6 +346,8 @@ def test_h2c_port_is_served_over_http2_end_to_end(pod):
     dials the user container with HTTP/2 prior knowledge (knative.dev/pkg/network
     NewProxyAutoTransport picks h2c when the request's ProtoMajor is 2); no env switches it."""
     p = pod(SEEING, queue_port=H2C_QUEUE_PORT, env={"SEEN_FILE": os.devnull}).start()
+    http1 = p.request("GET", "/http1")  # HTTP/1.1 requests still arrive as HTTP/1.1 on the same port
+    assert (http1.status_code, http1.json()["protocol"]) == (200, "HTTP/1.1")
     result = p.run(["curl", "-sS", "--http2-prior-knowledge", "-w", "\n%{http_code} %{http_version}",
                     f"http://127.0.0.1:{H2C_QUEUE_PORT}/h2c"])
     body, _, status = result.stdout.rpartition("\n")
