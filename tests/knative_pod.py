@@ -18,6 +18,7 @@ The environment is what Knative Serving v0.50.0 gives each container
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import shutil
@@ -49,13 +50,17 @@ sys.stdin.read()
 """
 
 
+@functools.lru_cache(maxsize=None)
 def problem() -> str | None:
-    """Why queue-proxy pods cannot run here, or None. A missing binary is reported by the caller."""
+    """Why network namespaces cannot be made here, or None. A missing queue-proxy is the caller's."""
     if os.geteuid() != 0:
         return "network namespaces need root (unshare --net, setns); run the tests as root"
     for tool in ("unshare", "nsenter"):
         if shutil.which(tool) is None:
             return f"{tool} (util-linux) is not on PATH"
+    tried = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True, text=True)
+    if tried.returncode != 0:
+        return f"unshare --net failed: {tried.stderr.strip()}"
     return None
 
 
