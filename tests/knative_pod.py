@@ -152,7 +152,8 @@ class Pod:
         return self
 
     def wait_ready(self, within: float) -> float:
-        """Poll the kubelet probe until 200; the time it first answered 200. AssertionError with the logs after ``within``."""
+        """Poll the kubelet probe until 200; the time it first answered 200.
+        AssertionError with both logs when a process exits or ``within`` seconds pass."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for proc in (self.invoker, self.queue):
