@@ -12,7 +12,7 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle pack user buildpack package run test bench clean
+.PHONY: all tools venv lifecycle pack queue-proxy user buildpack package run test bench clean
 
 all: test
 
@@ -37,6 +37,12 @@ $(BIN)/pack: tools/pack/go.mod tools/pack/go.sum
 	mkdir -p $(BIN)
 	cd tools/pack && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/pack github.com/buildpacks/pack
 
+# Knative Serving's queue-proxy, pinned in tools/queue-proxy/go.mod (tests/test_knative_queue_proxy.py).
+queue-proxy: $(BIN)/queue
+$(BIN)/queue: tools/queue-proxy/go.mod tools/queue-proxy/go.sum
+	mkdir -p $(BIN)
+	cd tools/queue-proxy && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(CURDIR)/$(BIN)/queue knative.dev/serving/cmd/queue
+
 # detector and builder refuse uid 0: as root, the phases run as an unprivileged user.
 user:
 	@if [ "$$(id -u)" = 0 ] && ! id -u $(TEST_USER) >/dev/null 2>&1; then useradd --create-home $(TEST_USER); fi
@@ -56,11 +62,11 @@ package: pack buildpack
 run: tools buildpack
 	$(VENV)/bin/python tools/run.py $(APP) $(PORT)
 
-test: tools package
+test: tools package queue-proxy
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.
-bench: tools buildpack
+bench: tools buildpack queue-proxy
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python tools/bench.py
 

@@ -8,7 +8,9 @@ warm-up, then ``wrk -t2 -cN -dS --latency`` twice; the median of the passes is r
 ratios to functions-framework's default server measured in the same run. Cold start is
 spawn → first HTTP 200 (median of 5). RSS/PSS are summed over the server's processes from
 /proc. The anchors (functions-framework, func-python on hypercorn, raw ASGI on uvicorn and
-granian) are installed into their own virtualenvs under .tools/bench/ on first use.
+granian) are installed into their own virtualenvs under .tools/bench/ on first use. As root,
+pyfunc's hello is also measured straight and through Knative's queue-proxy in a network
+namespace (``--only queue-proxy``; ``make queue-proxy`` builds it).
 """
 
 from __future__ import annotations
@@ -245,8 +247,8 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict[str, float]:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *(["-s", str(script)] if script else []), url]
+def wrk(url: str, seconds: int, connections: int, script: Path | None, prefix: tuple[str, ...] = ()) -> dict[str, float]:
+    command = [*prefix, "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *(["-s", str(script)] if script else []), url]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     result = {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
               "requests": int(re.search(r"(\d+) requests in", out).group(1))}
@@ -286,6 +288,34 @@ def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, o
     result.update(passes=[p["req_per_s"] for p in passes], idle_rss=idle_rss, rss=rss, pss=pss,
                   cold_ms=statistics.median(colds[1:]) if colds else None)
     return result
+
+
+def queue_proxy(root: Path, args: argparse.Namespace) -> dict[str, dict] | None:
+    """pyfunc main(body) straight to the invoker and through Knative's queue-proxy (HTTP/1.1,
+    containerConcurrency 0), in one network namespace (tests/knative_pod.py, as the tests run
+    it); None without root or without .tools/bin/queue (make queue-proxy)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import knative_pod
+
+    if knative_pod.problem() or not knative_pod.QUEUE.exists():
+        print(f"skipping queue-proxy: {knative_pod.problem() or 'make queue-proxy first'}", flush=True)
+        return None
+    logs = root / "queue-proxy-logs"
+    logs.mkdir(exist_ok=True)
+    pod = knative_pod.Pod(root / "pyfunc-body", logs, python=str(BENCH / "pyfunc" / "bin" / "python"),
+                          env={"PYTHONPATH": str(PYFUNC_PACKAGES)})
+    results = {}
+    try:
+        pod.start()
+        prefix = ("nsenter", f"--net={pod.ns.path}", "--")
+        for name, port in (("direct", knative_pod.USER_PORT), ("through queue-proxy", knative_pod.QUEUE_PORT)):
+            url = f"http://127.0.0.1:{port}/"
+            wrk(url, args.warmup, args.connections, None, prefix)
+            passes = [wrk(url, args.seconds, args.connections, None, prefix) for _ in range(args.passes)]
+            results[name] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
+    finally:
+        pod.close()
+    return results
 
 
 def soak(root: Path, seconds: int, connections: int) -> dict[str, object]:
@@ -429,7 +459,7 @@ def versions() -> str:
     return "\n".join(lines)
 
 
-def report(results, build, soaked, rows, args, command) -> str:
+def report(results, build, soaked, rows, args, command, proxied=None) -> str:
     ff = results.get("ff", {})
     table = ["| configuration | req/s (passes) | ratio to ff default | p50 ms | p99 ms | errors | RSS idle / after MiB | PSS MiB | cold start ms |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -463,6 +493,21 @@ pyfunc `def main(body)` under `wrk -t2 -c{soaked['connections']} -d{soaked['seco
 |---|---|---|---|---|---|---|---|
 | {soaked['requests']} | {soaked['req_per_s']:.0f} | {soaked['p99_ms']:.2f} | {soaked['errors']} | {soaked['rss_first']:.1f} MiB | {soaked['rss_last']:.1f} MiB | {soaked['growth']:+.1%} | {verdict} |
 """
+    proxied_text = ""
+    if proxied:
+        lines = [f"| {name} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']:.0f} |"
+                 for name, r in proxied.items()]
+        proxied_text = f"""
+## Behind Knative's queue-proxy
+
+pyfunc `def main(body)` hello in its own network namespace, measured straight on the invoker's
+port and through queue-proxy v0.50.0 (HTTP/1.1, containerConcurrency 0), same method as above;
+queue-proxy shares the machine's cores with the invoker and wrk.
+
+| path | req/s | p50 ms | p99 ms | errors |
+|---|---|---|---|---|
+{chr(10).join(lines)}
+"""
     return f"""# Benchmarks
 
 Written by `make bench` on {datetime.date.today().isoformat()}: `{command}`.
@@ -493,7 +538,7 @@ sleeping 50 ms (how many requests it keeps in flight).
 ## Buildpack
 
 {chr(10).join(build_rows)}
-{soak_text}
+{soak_text}{proxied_text}
 ## What limits it
 
 Evidence from `python -X importtime -m pyfunc start` and cProfile of the request path
@@ -552,11 +597,12 @@ def main() -> int:
         build = buildpack_times()
         print(f"buildpack: {build}", flush=True)
         soaked = soak(root, args.soak_seconds, 64) if args.soak_seconds else None
+        proxied = queue_proxy(root, args) if not args.only or "queue-proxy" in args.only else None
     rows = targets(results, build)
     out = Path(args.out)
     chart(results, out.parent / "benchmarks.png")
     command = "python tools/bench.py " + " ".join(sys.argv[1:])
-    out.write_text(report(results, build, soaked, rows, args, command.strip()))
+    out.write_text(report(results, build, soaked, rows, args, command.strip(), proxied))
     print(out.read_text())
     return 0
 
