@@ -17,6 +17,7 @@ from .config import Config
 from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
                    send_response)
 from .styles import Adapter
+from .watchdog import LoopWatchdog
 
 log = logging.getLogger("pyfunc")
 access = logging.getLogger("pyfunc.request")
@@ -40,6 +41,9 @@ class App:
         self.timeout = config.timeout or None
         self.max_concurrency = config.max_concurrency
         self.access_log = config.access_log
+        self.stuck_liveness = config.stuck_liveness
+        self.loop_watchdog = config.loop_watchdog
+        self.watchdog = None
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,6 +123,13 @@ class App:
         await send_response(send, response)
 
     async def _probe(self, probe: str, send: Send) -> None:
+        stuck_since = self.adapter.runner.stuck_since
+        if stuck_since is not None and (probe == "ready" or self.stuck_liveness and
+                                        time.monotonic() - stuck_since >= self.stuck_liveness):
+            await send_response(send, Response.text(
+                f"all {self.adapter.runner.max_workers} worker threads are stuck in calls that timed out "
+                f"{time.monotonic() - stuck_since:.0f}s ago\n", 503))
+            return
         try:
             ok, message = await getattr(self.adapter, probe)()
         except Exception as exc:
@@ -137,6 +148,9 @@ class App:
                     await send({"type": "lifespan.startup.failed",
                                 "message": f"the function's start() raised {type(exc).__name__}: {exc}"})
                     return
+                if self.loop_watchdog:
+                    self.watchdog = LoopWatchdog(asyncio.get_running_loop(), self.loop_watchdog)
+                    self.watchdog.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
@@ -144,6 +158,8 @@ class App:
                 except Exception:
                     log.exception("stop() of %s failed", self.adapter.target.name)
                 self.adapter.runner.shutdown()
+                if self.watchdog is not None:
+                    self.watchdog.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
