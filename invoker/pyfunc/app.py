@@ -16,10 +16,12 @@ import time
 from .config import Config
 from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
                    send_response)
+from .memory import BodyBudget
 from .styles import Adapter
 from .watchdog import LoopWatchdog
 
 log = logging.getLogger("pyfunc")
+_RETRY = [(b"retry-after", b"1")]
 access = logging.getLogger("pyfunc.request")
 
 #: Probe paths of every style (seed pyfunc: /healthz/*; Knative: /health/*; handler template: /_/ready).
@@ -44,6 +46,7 @@ class App:
         self.stuck_liveness = config.stuck_liveness
         self.loop_watchdog = config.loop_watchdog
         self.watchdog = None
+        self.body_budget = BodyBudget(config.max_inflight_body)
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,9 +121,27 @@ class App:
                         extra={"fields": fields})
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(scope, receive, self.max_body)
-        response = await self.adapter.respond(Request(scope, body))
-        await send_response(send, response)
+        """Read the body within the in-flight body budget (503 + Retry-After beyond it), then answer."""
+        budget = self.body_budget
+        taken = [0]
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit():  # reserved before any of it is read
+                size = int(value)
+                if size <= self.max_body or not self.max_body:  # else read_body answers 413
+                    if not budget.take(size):
+                        raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
+                    taken[0] = size
+                break
+            if name == b"transfer-encoding":  # chunked: taken as the chunks arrive
+                receive = _budgeted(receive, budget, taken)
+                break
+        try:
+            body = await read_body(scope, receive, self.max_body)
+            response = await self.adapter.respond(Request(scope, body))
+            await send_response(send, response)
+        finally:
+            if taken[0]:
+                budget.give(taken[0])
 
     async def _probe(self, probe: str, send: Send) -> None:
         stuck_since = self.adapter.runner.stuck_since
@@ -162,6 +183,21 @@ class App:
                     self.watchdog.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _budgeted(receive: Receive, budget: BodyBudget, taken: list[int]) -> Receive:
+    """``receive`` that takes each chunk from ``budget`` (adding to ``taken[0]``), HTTPError(503) when it cannot."""
+
+    async def budgeted_receive() -> dict:
+        message = await receive()
+        size = len(message.get("body", b""))
+        if size:
+            if not budget.take(size):
+                raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
+            taken[0] += size
+        return message
+
+    return budgeted_receive
 
 
 def _tracked(send: Send, state: dict) -> Send:

@@ -33,3 +33,57 @@ def default_body_budget(root: Path = Path("/sys/fs/cgroup")) -> int:
     """The default PYFUNC_MAX_INFLIGHT_BODY: a 1/LIMIT_SHARE of the memory limit, else UNLIMITED_BUDGET."""
     found = limit(root)
     return found // LIMIT_SHARE if found else UNLIMITED_BUDGET
+
+
+#: Give freed memory back to the system once a wave of bodies this large has drained.
+TRIM_AFTER = 32 << 20
+
+
+class BodyBudget:
+    """Request body bytes held at once, at most ``limit`` (0 for no limit). Used on the event loop only.
+
+    ``take(size)`` reserves ``size`` bytes, False when the budget cannot hold them (the caller
+    answers 503 + Retry-After); ``give(size)`` returns them. When the bytes held fall to zero
+    after a wave of at least TRIM_AFTER bytes, the C allocator is asked to give its free
+    memory back (glibc keeps freed heap memory, so without this RSS stays at the wave's peak).
+    """
+
+    __slots__ = ("limit", "held", "wave")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.wave = 0
+
+    def take(self, size: int) -> bool:
+        held = self.held + size
+        if self.limit and held > self.limit and self.held:  # one body alone may use the whole budget
+            return False
+        self.held = held
+        if held > self.wave:
+            self.wave = held
+        return True
+
+    def give(self, size: int) -> None:
+        self.held -= size
+        if not self.held and self.wave >= TRIM_AFTER:
+            self.wave = 0
+            trim()
+
+
+_TRIM: list = []  # glibc's malloc_trim, or None; looked up on first use (ctypes costs cold start)
+
+
+def trim() -> bool:
+    """Return the C allocator's free memory to the system (glibc ``malloc_trim(0)``); False where unavailable."""
+    if not _TRIM:
+        try:
+            import ctypes
+
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+            _TRIM.append(None)
+    if _TRIM[0] is None:
+        return False
+    _TRIM[0](0)
+    return True

@@ -85,17 +85,11 @@ class Runner:
             job = jobs.get()
             if job is None:
                 return
-            func, args, kwargs, future, loop, claim = job
+            claim = job[5]
             claim.append(_RUN)
             if claim[0] is _RUN:  # not cancelled while it queued
-                try:
-                    result = func(*args, **kwargs)
-                except Exception as exc:
-                    loop.call_soon_threadsafe(_settle, future, None, exc)
-                except BaseException as exc:  # SystemExit and the like must not stop the server
-                    loop.call_soon_threadsafe(_settle, future, None, RuntimeError(f"{type(exc).__name__} raised: {exc}"))
-                else:
-                    loop.call_soon_threadsafe(_settle, future, result, None)
+                _run(*job)
+            job = None  # an idle thread must not keep its last request (and body) alive
             with lock:
                 claim.append(_DONE)
                 if len(claim) > 2 and claim[1] is _CANCEL and not self._rejoin(claim):
@@ -147,6 +141,19 @@ class Runner:
         """Let every thread finish its current job and exit."""
         for _ in range(self._threads + self._spares):
             self._jobs.put(None)
+
+
+def _run(func: Callable[..., Any], args: tuple, kwargs: dict, future: asyncio.Future,
+         loop: asyncio.AbstractEventLoop, claim: list) -> None:
+    """Call ``func`` in this worker thread and settle ``future`` on ``loop`` with the outcome."""
+    try:
+        result = func(*args, **kwargs)
+    except Exception as exc:
+        loop.call_soon_threadsafe(_settle, future, None, exc)
+    except BaseException as exc:  # SystemExit and the like must not stop the server
+        loop.call_soon_threadsafe(_settle, future, None, RuntimeError(f"{type(exc).__name__} raised: {exc}"))
+    else:
+        loop.call_soon_threadsafe(_settle, future, result, None)
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
