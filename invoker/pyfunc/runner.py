@@ -18,6 +18,11 @@ abandoned threads are replaced (the pool may then hold twice ``max_workers`` thr
 later requests are served; a replaced thread exits when its call returns, unless the pool
 is short of threads. Once abandoned threads hold every place, the runner is ``stuck``:
 readiness answers 503, and liveness too after PYFUNC_STUCK_LIVENESS seconds (pyfunc.app).
+A thread cannot be stopped from outside: Functions Framework's opt-in threaded timeout
+(THREADED_TIMEOUT_ENABLED) injects an exception with ``PyThreadState_SetAsyncExc``, which
+never reaches a thread blocked in C (a socket read, ``time.sleep``) and can leave the
+function's locks held, so pyfunc replaces the thread instead and lets the platform restart
+an instance whose every thread is stuck.
 """
 
 from __future__ import annotations
