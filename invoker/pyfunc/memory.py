@@ -8,6 +8,7 @@ held at once (PYFUNC_MAX_INFLIGHT_BODY); beyond it the invoker answers 503 + Ret
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 #: Share of the cgroup memory limit that bodies held at once may use by default, and the
@@ -68,7 +69,8 @@ class BodyBudget:
         self.held -= size
         if not self.held and self.wave >= TRIM_AFTER:
             self.wave = 0
-            trim()
+            # malloc_trim walks the whole heap (~30 ms after a 300 MiB wave): not on the event loop.
+            threading.Thread(target=trim, name="pyfunc-trim", daemon=True).start()
 
 
 _TRIM: list = []  # glibc's malloc_trim, or None; looked up on first use (ctypes costs cold start)

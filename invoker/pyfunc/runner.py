@@ -16,7 +16,7 @@ Stuck calls: when a request gives up on a running call (the invoker's timeout ca
 the thread is *abandoned*: it still runs user code nobody waits for. Up to ``max_workers``
 abandoned threads are replaced (the pool may then hold twice ``max_workers`` threads), so
 later requests are served; a replaced thread exits when its call returns, unless the pool
-is short of threads. Once abandoned threads hold every place, the runner is ``stuck``:
+is short of threads. Once abandoned threads hold every place, the runner is stuck (``stuck_since``):
 readiness answers 503, and liveness too after PYFUNC_STUCK_LIVENESS seconds (pyfunc.app).
 A thread cannot be stopped from outside: Functions Framework's opt-in threaded timeout
 (THREADED_TIMEOUT_ENABLED) injects an exception with ``PyThreadState_SetAsyncExc``, which
@@ -136,11 +136,6 @@ class Runner:
             self._threads += 1
             return True
         return False
-
-    @property
-    def stuck(self) -> bool:
-        """True while abandoned calls hold every worker place and no replacement is left."""
-        return self.stuck_since is not None
 
     def shutdown(self) -> None:
         """Let every thread finish its current job and exit."""
