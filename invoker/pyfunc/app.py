@@ -4,6 +4,10 @@ Order per request: liveness/readiness probes (never reach user code) → concurr
 (503 + Retry-After) → body limit (413 before the body is read past it) → the adapter,
 within the per-request timeout (504) → any exception becomes a generic 500 whose only
 detail is a request id; the traceback goes to the log with that id.
+
+Also: buffered styles read bodies within the in-flight body budget (503 + Retry-After,
+``pyfunc.memory``); readiness, then liveness, answer 503 while timed-out calls hold every
+worker thread (``pyfunc.runner``); a watchdog logs a blocked event loop (``pyfunc.watchdog``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from .styles import Adapter
 from .watchdog import LoopWatchdog
 
 log = logging.getLogger("pyfunc")
-_RETRY = [(b"retry-after", b"1")]
 access = logging.getLogger("pyfunc.request")
+_RETRY = [(b"retry-after", b"1")]
 
 #: Probe paths of every style (seed pyfunc: /healthz/*; Knative: /health/*; handler template: /_/ready).
 PROBES = {
