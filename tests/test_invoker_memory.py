@@ -3,6 +3,7 @@ after a wave, and the in-flight body budget answering 503 before the process can
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -59,7 +60,7 @@ def test_a_wave_of_large_bodies_holds_one_copy_each_and_memory_comes_back(tmp_pa
     pid = server.process.pid
     requests.post(server.url, data=b"warm").raise_for_status()
     idle = _status(pid)["VmRSS"]
-    digest = __import__("hashlib").sha256(BODY).hexdigest()
+    digest = hashlib.sha256(BODY).hexdigest()
     for _ in range(2):
         answers = _wave(server.url)
         assert [getattr(a, "status_code", a) for a in answers] == [200] * WAVE
@@ -95,7 +96,7 @@ def test_chunked_bodies_count_against_the_budget_as_they_arrive(tmp_path, serve)
     server = serve(tmp_path, {"PYFUNC_MAX_BODY": str(16 * MiB), "PYFUNC_MAX_INFLIGHT_BODY": str(8 * MiB)})
     body = os.urandom(6 * MiB)
     held = []
-    holder = threading.Thread(target=lambda: held.append(_post(server.url + "/?hold=2", body)))
+    holder = threading.Thread(target=lambda: held.append(_post(server.url + "/?hold=3", body)))
     holder.start()
     time.sleep(1)  # its 6 MiB are held until its answer
     chunked = _post(server.url, (body[i:i + MiB] for i in range(0, len(body), MiB)))
@@ -106,7 +107,10 @@ def test_chunked_bodies_count_against_the_budget_as_they_arrive(tmp_path, serve)
     assert declared.status_code == 503 and declared.headers["retry-after"] == "1"
     # Budget free again: both kinds go through; a lone body larger than the budget too.
     assert _post(server.url, (body[i:i + MiB] for i in range(0, len(body), MiB))).status_code == 200
-    assert _post(server.url, body + body).status_code == 200
+    twice = body + body
+    assert _post(server.url, twice).status_code == 200
+    lone = _post(server.url, (twice[i:i + MiB] for i in range(0, len(twice), MiB)))
+    assert lone.status_code == 200 and lone.text == hashlib.sha256(twice).hexdigest()
 
 
 def test_the_default_budget_follows_the_cgroup_memory_limit(tmp_path):

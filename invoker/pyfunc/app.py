@@ -196,7 +196,7 @@ def _budgeted(receive: Receive, budget: BodyBudget, taken: list[int]) -> Receive
         message = await receive()
         size = len(message.get("body", b""))
         if size:
-            if not budget.take(size):
+            if not budget.take(size, taken[0]):
                 raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
             taken[0] += size
         return message

@@ -44,7 +44,7 @@ class BodyBudget:
     """Request body bytes held at once, at most ``limit`` (0 for no limit). Used on the event loop only.
 
     ``take(size)`` reserves ``size`` bytes, False when the budget cannot hold them (the caller
-    answers 503 + Retry-After); ``give(size)`` returns them. When the bytes held fall to zero
+    answers 503 + Retry-After); ``give(size)`` returns them. Sizes are in bytes. When the bytes held fall to zero
     after a wave of at least TRIM_AFTER bytes, the C allocator is asked to give its free
     memory back (glibc keeps freed heap memory, so without this RSS stays at the wave's peak).
     """
@@ -56,9 +56,11 @@ class BodyBudget:
         self.held = 0
         self.wave = 0
 
-    def take(self, size: int) -> bool:
+    def take(self, size: int, own: int = 0) -> bool:
+        """Reserve ``size`` more bytes for a request already holding ``own``; a request holding
+        everything that is held (a lone body) always gets them, so no body is refused forever."""
         held = self.held + size
-        if self.limit and held > self.limit and self.held:  # one body alone may use the whole budget
+        if self.limit and held > self.limit and self.held > own:
             return False
         self.held = held
         if held > self.wave:
