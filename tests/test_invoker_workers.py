@@ -149,3 +149,20 @@ def test_no_watchdog_report_for_a_loop_that_keeps_running(tmp_path, serve):
         time.sleep(0.3)
     server.stop()
     assert "the event loop has not run" not in server.output
+
+
+def test_a_returning_replaced_thread_frees_the_pool_from_stuck_ones(tmp_path, serve):
+    write_function(tmp_path, SLEEPER)
+    server = serve(tmp_path, {"MAX_WORKERS": "2", "PYFUNC_TIMEOUT": "1"})
+    returning = threading.Thread(target=_concurrently, args=(server.url, ["8"] * 2))
+    returning.start()  # 504 after 1 s; their threads are replaced and return after 8 s
+    time.sleep(1.5)
+    assert _concurrently(server.url, ["3600"] * 2) == [504] * 2  # no replacement left: stuck
+    returning.join()
+    assert _probes(server) == (503, 200)
+    # When the first two calls return, their spare slots go to the stuck threads, and they serve.
+    deadline = time.monotonic() + 15
+    while _probes(server) != (200, 200):
+        assert time.monotonic() < deadline, "the pool stayed stuck"
+        time.sleep(0.2)
+    assert _concurrently(server.url, ["0.1"] * 4) == [200] * 4

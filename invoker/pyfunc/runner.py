@@ -16,7 +16,8 @@ Stuck calls: when a request gives up on a running call (the invoker's timeout ca
 the thread is *abandoned*: it still runs user code nobody waits for. Up to ``max_workers``
 abandoned threads are replaced (the pool may then hold twice ``max_workers`` threads), so
 later requests are served; a replaced thread exits when its call returns, unless the pool
-is short of threads. Once abandoned threads hold every place, the runner is stuck (``stuck_since``):
+is short of threads, or gives its replacement slot to a thread stuck without one and
+takes that thread's place. Once abandoned threads hold every place, the runner is stuck (``stuck_since``):
 readiness answers 503, and liveness too after PYFUNC_STUCK_LIVENESS seconds (pyfunc.app).
 A thread cannot be stopped from outside: Functions Framework's opt-in threaded timeout
 (THREADED_TIMEOUT_ENABLED) injects an exception with ``PyThreadState_SetAsyncExc``, which
@@ -53,7 +54,7 @@ class Runner:
         self._threads = 0  # threads holding one of the max_workers places
         self._free = 0  # idle threads minus queued jobs
         self._spares = 0  # abandoned threads that were replaced and still run their call
-        self._stuck = 0  # abandoned threads that still hold a place (no spare was left)
+        self._stuck: list[list] = []  # claims of abandoned calls whose threads still hold a place
         self.stuck_since: float | None = None
 
     def wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,25 +118,31 @@ class Runner:
                     self._free += 1
             else:
                 claim.append("stuck")
-                self._stuck += 1
-                if self._stuck >= self.max_workers and self.stuck_since is None:
+                self._stuck.append(claim)
+                if len(self._stuck) >= self.max_workers and self.stuck_since is None:
                     self.stuck_since = time.monotonic()
                 start = False
         if start:
             threading.Thread(target=self._work, name=f"pyfunc-{self._threads}", daemon=True).start()
 
     def _rejoin(self, claim: list) -> bool:
-        """Under the lock, in a thread whose abandoned call returned: whether it goes on serving."""
+        """Under the lock, in a thread whose abandoned call returned: whether it goes on serving.
+
+        A returning spare hands its spare slot to a stuck thread, whose place it then takes."""
         if claim[2] == "stuck":
-            self._stuck -= 1
-            if self._stuck < self.max_workers:
-                self.stuck_since = None
-            return True
-        self._spares -= 1
-        if self._threads < self.max_workers:
+            del self._stuck[next(i for i, stuck in enumerate(self._stuck) if stuck is claim)]
+        else:
+            self._spares -= 1
+            if self._stuck:
+                self._stuck.pop()[2] = "spare"
+                self._spares += 1
+                self._threads -= 1
+            if self._threads >= self.max_workers:
+                return False
             self._threads += 1
-            return True
-        return False
+        if len(self._stuck) < self.max_workers:
+            self.stuck_since = None
+        return True
 
     def shutdown(self) -> None:
         """Let every thread finish its current job and exit."""
