@@ -4,6 +4,10 @@ Order per request: liveness/readiness probes (never reach user code) → concurr
 (503 + Retry-After) → body limit (413 before the body is read past it) → the adapter,
 within the per-request timeout (504) → any exception becomes a generic 500 whose only
 detail is a request id; the traceback goes to the log with that id.
+
+Also: buffered styles read bodies within the in-flight body budget (503 + Retry-After,
+``pyfunc.memory``); readiness, then liveness, answer 503 while timed-out calls hold every
+worker thread (``pyfunc.runner``); a watchdog logs a blocked event loop (``pyfunc.watchdog``).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import time
 from .config import Config
 from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
                    send_response)
+from .memory import BodyBudget
 from .styles import Adapter
+from .watchdog import LoopWatchdog
 
 log = logging.getLogger("pyfunc")
 access = logging.getLogger("pyfunc.request")
+_RETRY = [(b"retry-after", b"1")]
 
 #: Probe paths of every style (seed pyfunc: /healthz/*; Knative: /health/*; handler template: /_/ready).
 PROBES = {
@@ -42,6 +49,10 @@ class App:
         self.timeout = config.timeout or None
         self.max_concurrency = config.max_concurrency
         self.access_log = config.access_log
+        self.stuck_liveness = config.stuck_liveness
+        self.loop_watchdog = config.loop_watchdog
+        self.watchdog = None
+        self.body_budget = BodyBudget(config.max_inflight_body)
         self.inflight = 0
         self.probes = {**PROBES, **dict(config.probe_paths)}  # func.yaml deploy.healthEndpoints
 
@@ -117,11 +128,36 @@ class App:
                         extra={"fields": fields})
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(scope, receive, self.max_body)
-        response = await self.adapter.respond(Request(scope, body))
-        await send_response(send, response)
+        """Read the body within the in-flight body budget (503 + Retry-After beyond it), then answer."""
+        budget = self.body_budget
+        taken = [0]
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit():  # reserved before any of it is read
+                size = int(value)
+                if size <= self.max_body or not self.max_body:  # else read_body answers 413
+                    if not budget.take(size):
+                        raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
+                    taken[0] = size
+                break
+            if name == b"transfer-encoding":  # chunked: taken as the chunks arrive
+                receive = _budgeted(receive, budget, taken)
+                break
+        try:
+            body = await read_body(scope, receive, self.max_body)
+            response = await self.adapter.respond(Request(scope, body))
+            await send_response(send, response)
+        finally:
+            if taken[0]:
+                budget.give(taken[0])
 
     async def _probe(self, probe: str, send: Send) -> None:
+        stuck_since = self.adapter.runner.stuck_since
+        if stuck_since is not None and (probe == "ready" or self.stuck_liveness and
+                                        time.monotonic() - stuck_since >= self.stuck_liveness):
+            await send_response(send, Response.text(
+                f"all {self.adapter.runner.max_workers} worker threads are stuck in calls that timed out "
+                f"{time.monotonic() - stuck_since:.0f}s ago\n", 503))
+            return
         try:
             ok, message = await getattr(self.adapter, probe)()
         except Exception as exc:
@@ -140,6 +176,9 @@ class App:
                     await send({"type": "lifespan.startup.failed",
                                 "message": f"the function's start() raised {type(exc).__name__}: {exc}"})
                     return
+                if self.loop_watchdog:
+                    self.watchdog = LoopWatchdog(asyncio.get_running_loop(), self.loop_watchdog)
+                    self.watchdog.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
@@ -147,8 +186,25 @@ class App:
                 except Exception:
                     log.exception("stop() of %s failed", self.adapter.target.name)
                 self.adapter.runner.shutdown()
+                if self.watchdog is not None:
+                    self.watchdog.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _budgeted(receive: Receive, budget: BodyBudget, taken: list[int]) -> Receive:
+    """``receive`` that takes each chunk from ``budget`` (adding to ``taken[0]``), HTTPError(503) when it cannot."""
+
+    async def budgeted_receive() -> dict:
+        message = await receive()
+        size = len(message.get("body", b""))
+        if size:
+            if not budget.take(size, taken[0]):
+                raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
+            taken[0] += size
+        return message
+
+    return budgeted_receive
 
 
 def _tracked(send: Send, state: dict) -> Send:

@@ -31,7 +31,8 @@ def environ(request: Request) -> dict[str, Any]:
         "CONTENT_LENGTH": str(len(request.body)),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.input": io.BytesIO(request.body),  # shares the body; read() whole returns it, no copy
+        "wsgi.input_terminated": True,  # Werkzeug then reads the stream as it is, not 64 KiB at a time
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
@@ -54,7 +55,9 @@ def flask_request(request: Request) -> Any:
         from flask import Request as RequestClass
     else:
         from werkzeug.wrappers import Request as RequestClass
-    return RequestClass(environ(request))
+    # populate_request=False: no environ["werkzeug.request"] back-reference, a cycle that kept
+    # every body alive until the garbage collector ran (Flask's own contexts break it on pop).
+    return RequestClass(environ(request), populate_request=False)
 
 
 def headers(request: Request) -> Any:
