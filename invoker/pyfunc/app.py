@@ -14,8 +14,8 @@ import os
 import time
 
 from .config import Config
-from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
-                   send_response)
+from .http import (HTTPError, Receive, Request, Response, Scope, Send, check_length, header, limited, read_body,
+                   request_id, send_response)
 from .styles import Adapter
 
 log = logging.getLogger("pyfunc")
@@ -66,7 +66,7 @@ class App:
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = {"started": False}  # whether a streaming adapter has begun its answer (then no error answer)
         if self.adapter.streaming:
-            work = self.adapter.asgi(scope, limited(receive, self.max_body), _tracked(send, state))
+            work = self._stream(scope, receive, _tracked(send, state))
         else:  # a buffered answer is sent in one go, after the adapter returned
             work = self._respond(scope, receive, send)
         try:
@@ -112,6 +112,10 @@ class App:
             access.info("%s %s %s %.1fms request_id=%s%s", fields["method"], fields["path"], status,
                         fields["duration_ms"], fields["request_id"], f" traceparent={traceparent}" if traceparent else "",
                         extra={"fields": fields})
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check_length(scope, self.max_body)  # 413/411 before the adapter can ask for 100 Continue
+        await self.adapter.asgi(scope, limited(receive, self.max_body), send)
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(scope, receive, self.max_body)

@@ -106,11 +106,33 @@ async def send_response(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; HTTPError(413) as soon as it would pass ``limit`` bytes."""
+#: Methods whose HTTP/1.0 requests carry a body (RFC 1945 8.3: with a Content-Length).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def check_length(scope: Scope, limit: int) -> None:
+    """Refuse a request by its headers alone, before any of its body is read (and before
+    ``100 Continue``): HTTPError(413) when Content-Length passes ``limit`` bytes; HTTPError(411)
+    for an HTTP/1.0 POST, PUT or PATCH without Content-Length, whose body the server cannot
+    delimit (RFC 1945 8.3; RFC 9112 6.3: such a request's body is read as empty, so the
+    function would get less than was sent)."""
+    framed = False
     for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and limit and int(value) > limit:
-            raise HTTPError(413, f"request body larger than {limit} bytes")
+        if name == b"content-length":
+            if limit and value.isdigit() and int(value) > limit:
+                raise HTTPError(413, f"request body larger than {limit} bytes")
+            framed = True
+        elif name == b"transfer-encoding":
+            framed = True
+    if not framed and scope.get("http_version") == "1.0" and scope["method"] in _BODY_METHODS:
+        raise HTTPError(411, f"an HTTP/1.0 {scope['method']} must carry Content-Length: "
+                             "send it, or use HTTP/1.1 (chunked bodies are fine there)")
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, whatever its framing; HTTPError(413) as soon as it would pass
+    ``limit`` bytes, HTTPError(411/413) from ``check_length`` before it is read."""
+    check_length(scope, limit)
     chunks = []
     size = 0
     while True:

@@ -12,9 +12,16 @@ from typing import Any
 
 from .http import Request
 
+_FRAMING = ("content-length", "transfer-encoding")
+
 
 def environ(request: Request) -> dict[str, Any]:
-    """The WSGI environ for ``request``; header names become ``HTTP_*`` keys."""
+    """The WSGI environ for ``request``; header names become ``HTTP_*`` keys.
+
+    The body was read whole by the server, so its framing is this environ's own:
+    ``CONTENT_LENGTH`` is its size and the request's ``Transfer-Encoding`` is left out
+    (with ``Transfer-Encoding: chunked`` Werkzeug reads no body at all from a WSGI
+    server that does not set ``wsgi.input_terminated``)."""
     scope = request.scope
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client") or ("", 0)
@@ -32,6 +39,7 @@ def environ(request: Request) -> dict[str, Any]:
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
         "wsgi.input": io.BytesIO(request.body),
+        "wsgi.input_terminated": True,  # the whole body, already read: safe to read to its end
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
@@ -40,7 +48,7 @@ def environ(request: Request) -> dict[str, Any]:
     for name, value in request.headers.items():
         if name == "content-type":
             env["CONTENT_TYPE"] = value
-        elif name != "content-length":
+        elif name not in _FRAMING:
             env["HTTP_" + name.upper().replace("-", "_")] = value
     return env
 
