@@ -150,3 +150,18 @@ def test_http10_request_without_body_is_served(servers):
     server, _ = servers("pyfunc-body")
     answer = exchange(server.port, request("GET", "/", version="1.0"))
     assert answer.status == 500  # reached the function (whose json.loads of b"" raises), not refused
+
+
+@pytest.mark.parametrize("style", ["knative-asgi", "knative-cloudevent", "pyfunc-body", "ff-http", "handler"])
+def test_oversized_content_length_is_413_before_100_continue(servers, style):
+    """The limit is checked on the headers: no ``100 Continue`` invites a body that would be
+    refused, and the streaming Knative style refuses as the buffered ones do."""
+    server, seen_file = servers(style)
+    before = seen_file.read_text() if seen_file.exists() else ""
+    too_big = 10 * 1024 * 1024 + 1  # PYFUNC_MAX_BODY's default, plus one byte
+    data = request("POST", "/", {"Content-Type": "application/json", "Content-Length": str(too_big),
+                                 "Expect": "100-continue"})
+    answer = exchange(server.port, data)  # the body is never sent
+    assert answer.raw.startswith(b"HTTP/1.1 413 "), answer.raw[:200]
+    assert b"100 Continue" not in answer.raw
+    assert (seen_file.read_text() if seen_file.exists() else "") == before
