@@ -14,6 +14,7 @@ import os
 import time
 
 from .config import Config
+from .framing import InvalidResponse
 from .http import (HTTPError, Receive, Request, Response, Scope, Send, check_length, header, limited, read_body,
                    request_id, send_response)
 from .styles import Adapter
@@ -78,17 +79,25 @@ class App:
             if not state["started"]:
                 await send_response(send, exc.response())
         except Exception as exc:
-            if self.timeout is not None and _timed_out(exc):
+            if isinstance(exc, InvalidResponse):
+                log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
+                          self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
+                answer = self._crash(scope)
+            elif self.timeout is not None and _timed_out(exc):
                 log.error("request %s %s timed out after %ss [request_id=%s]",
                           scope["method"], scope["path"], self.timeout, request_id(scope))
                 answer = HTTPError(504, "the function did not answer in time").response()
             else:
                 log.exception("%s raised while handling %s %s [request_id=%s]",
                               self.adapter.target.name, scope["method"], scope["path"], request_id(scope))
-                headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
-                answer = Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
+                answer = self._crash(scope)
             if not state["started"]:
                 await send_response(send, answer)
+
+    def _crash(self, scope: Scope) -> Response:
+        """The generic 500: no detail but the request id, under which the log has the cause."""
+        headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
+        return Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``_invoke`` plus one request log line: id, method, path, status, duration, traceparent."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, MutableMapping
 
+from .framing import InvalidResponse, frame
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -99,11 +101,12 @@ class Response:
 
 
 async def send_response(send: Send, response: Response) -> None:
-    """Send ``response`` as the two ASGI messages; Content-Length is always set."""
-    headers = response.headers
-    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+    """Send ``response`` as the two ASGI messages, framed by the server (``framing.frame``:
+    its own Content-Length, none for 204/304). Raises ``framing.InvalidResponse`` before
+    anything is sent when the status or a header cannot be sent."""
+    headers, body = frame(response.status, response.headers, response.body)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    await send({"type": "http.response.body", "body": body})
 
 
 #: Methods whose HTTP/1.0 requests carry a body (RFC 1945 8.3: with a Content-Length).
@@ -205,8 +208,8 @@ def _from_tuple(value: tuple, function_name: str) -> Response:
         raise TypeError(f"{function_name} returned a tuple of {len(value)}; use (body, status[, headers])")
     response = to_response(body, function_name)
     if status is not None:
-        if not isinstance(status, int) or not 100 <= status <= 599:
-            raise TypeError(f"{function_name} returned status {status!r}; use an int from 100 to 599")
+        if not isinstance(status, int) or not 200 <= status <= 599:
+            raise InvalidResponse(f"{function_name} returned status {status!r}; use an int from 200 to 599")
         response.status = status
     if headers:
         pairs = headers.items() if hasattr(headers, "items") else headers
