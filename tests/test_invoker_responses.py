@@ -104,7 +104,7 @@ FRAMING = {
                "werkzeug.Response('hello', headers={'Transfer-Encoding': 'chunked'})"],
     "ff-http": ["('hello', 200, {'Content-Length': '100'})", "('hello', 200, {'Transfer-Encoding': 'chunked'})"],
     "handler": ["('hello', 200, {'Content-Length': '100'})", "('hello', 200, {'Transfer-Encoding': 'chunked'})"],
-    "knative": ["(200, [(b'content-length', b'100')], [b'hello'])",
+    "knative": ["(200, [(b'content-length', b'100')], [b'hello'])", "(200, [[b'content-length', b'100']], [b'hello'])",
                 "(200, [(b'Transfer-Encoding', b'chunked')], [b'hello'])",
                 "(200, [(b'content-length', b'5'), (b'content-length', b'7')], [b'hello'])",
                 "(200, [(b'content-length', b'1'), (b'transfer-encoding', b'chunked')], [b'hello'])"],
@@ -179,7 +179,9 @@ INVALID = {
                 ("(200, [('content-type', 'text/plain')], [b'x'])", "not a pair of bytes"),
                 ("(200, [(b'x-bad', b'a\\r\\nx-injected: 1')], [b'x'])", "control character"),
                 ("(200, [(b'x bad', b'v')], [b'x'])", "not an HTTP token"),
-                ("(200, [b'no-pair'], [b'x'])", "not a (name, value) pair")],
+                ("(200, [b'no-pair'], [b'x'])", "not a (name, value) pair"),
+                ("(200, [(b'x-list', [b'v'])], [b'x'])", "not a (name, value) pair"),
+                ("(200, [[b'x-list', 'v']], [b'x'])", "not a pair of bytes")],
 }
 
 

@@ -58,7 +58,7 @@ def check_headers(headers: Iterable[Any]) -> tuple[Headers, list[tuple[bytes, by
     framing: list[tuple[bytes, bytes]] = []
     for pair in headers:
         try:
-            if pair in KNOWN:
+            if type(pair) is tuple and pair in KNOWN:  # (a list pair is unhashable: not looked up)
                 kept.append(pair)
                 continue
             name, value = pair
