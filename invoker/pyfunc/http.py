@@ -48,6 +48,19 @@ def request_id(scope: Scope) -> str:
     return found
 
 
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than the interpreter's recursion limit (about 1000 levels) lets it decode."""
+
+
+def loads_json(data: bytes | str) -> Any:
+    """``json.loads``, with nesting too deep to decode a ValueError (``JSONTooDeep``) like any
+    other undecodable body instead of a RecursionError, so that callers answer 400, not 500."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JSONTooDeep("JSON nested too deeply to decode (more than about 1000 levels)") from None
+
+
 class HTTPError(Exception):
     """An answer other than the function's own: ``status`` and a short ``reason`` for the client."""
 

@@ -7,10 +7,11 @@ Werkzeug cost tens of milliseconds of cold start (reference/perf-baselines.md).
 from __future__ import annotations
 
 import io
+import json
 import sys
 from typing import Any
 
-from .http import Request
+from .http import Request, loads_json
 
 _FRAMING = ("content-length", "transfer-encoding")
 
@@ -53,16 +54,44 @@ def environ(request: Request) -> dict[str, Any]:
     return env
 
 
+class SafeJSON:
+    """The ``json_module`` of the request classes handed out: ``get_json`` of JSON nested too
+    deeply to decode fails as malformed JSON does (a ValueError, so Werkzeug's 400 BadRequest)
+    instead of a RecursionError (a 500)."""
+
+    loads = staticmethod(loads_json)
+    dumps = staticmethod(json.dumps)
+
+
+_classes: dict[bool, type] = {}
+
+
+def _request_class(with_flask: bool) -> type:
+    found = _classes.get(with_flask)
+    if found is None:
+        if with_flask:
+            from flask import Request as base
+        else:
+            from werkzeug.wrappers import Request as base
+        found = _classes[with_flask] = type(base.__name__, (base,), {"json_module": SafeJSON, "__module__": base.__module__})
+    return found
+
+
 def flask_request(request: Request) -> Any:
     """The pyfunc ``req``/``request`` parameter: a ``flask.Request`` when the function's code
     imported Flask, else its base class ``werkzeug.wrappers.Request`` (same attributes for a
     request: args, headers, get_data, get_json, form, files...), which spares ~35 ms of Flask
-    imports on a cold start."""
-    if "flask" in sys.modules:
-        from flask import Request as RequestClass
-    else:
-        from werkzeug.wrappers import Request as RequestClass
-    return RequestClass(environ(request))
+    imports on a cold start. Either is subclassed only to decode JSON with ``SafeJSON``."""
+    return _request_class("flask" in sys.modules)(environ(request))
+
+
+def http_exception_response(exc: BaseException) -> Any:
+    """The Werkzeug response of a Werkzeug ``HTTPException`` (``abort(404)``, the 400 of
+    ``get_json`` on a malformed body), else None: what Flask answers for them."""
+    exceptions = sys.modules.get("werkzeug.exceptions")
+    if exceptions is not None and isinstance(exc, exceptions.HTTPException) and exc.code is not None:
+        return exc.get_response()
+    return None
 
 
 def headers(request: Request) -> Any:

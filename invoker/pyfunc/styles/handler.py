@@ -10,12 +10,11 @@ is a per-request logger whose lines carry that id. The returned dict is the JSON
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from typing import Any
 
 from ..config import Config
-from ..http import HTTPError, Request, Response, request_id, to_response
+from ..http import HTTPError, Request, Response, loads_json, request_id, to_response
 from .base import Adapter, Runner, Target
 
 PARAMETERS = ("logger", "request")
@@ -50,7 +49,7 @@ class HandlerAdapter(Adapter):
 
     async def respond(self, request: Request) -> Response:
         try:
-            payload = json.loads(request.body) if request.body.strip() else {}
+            payload = loads_json(request.body) if request.body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise HTTPError(400, f"request body is not JSON: {exc}") from None
         if not isinstance(payload, dict):
