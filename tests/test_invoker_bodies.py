@@ -165,3 +165,20 @@ def test_oversized_content_length_is_413_before_100_continue(servers, style):
     assert answer.raw.startswith(b"HTTP/1.1 413 "), answer.raw[:200]
     assert b"100 Continue" not in answer.raw
     assert (seen_file.read_text() if seen_file.exists() else "") == before
+
+
+def test_handler_metadata_activity_id_is_the_request_id_not_the_body_s(tmp_path, serve):
+    """Seed handler-template-dockerization: ``metadata`` is injected by the SDK; a body that
+    sends its own ``metadata.activityID`` cannot forge it (its other metadata is kept)."""
+    write_function(tmp_path, {"function/__init__.py": "", "function/handler.py":
+                              "def handle(logger, request):\n    return request['metadata']\n"})
+    server = serve(tmp_path)
+    body = json.dumps({"metadata": {"activityID": "forged", "projectID": "p-1"}, "k": 1}).encode()
+    answer = exchange(server.port, request("POST", "/", {"Content-Type": "application/json", "X-Request-Id": "act-7",
+                                                         "Content-Length": str(len(body))}, body))
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"activityID": "act-7", "projectID": "p-1"}
+    answer = exchange(server.port, request("POST", "/", {"Content-Type": "application/json",
+                                                         "Content-Length": str(len(body))}, body))
+    metadata = json.loads(answer.body)
+    assert metadata["activityID"] not in ("forged", "act-7") and metadata["activityID"]
