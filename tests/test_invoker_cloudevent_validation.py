@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from cloudevents.http import from_http
@@ -249,3 +250,48 @@ def test_json_nested_too_deeply_is_a_400(tmp_path, style):
     finally:
         server.stop()
     assert "RecursionError" not in server.output
+
+
+# -- properties: whatever an attribute holds, the answer is a 400 or a faithful echo, never a 500 --
+
+def _valid_string(value: str) -> bool:
+    from pyfunc.cloudevent_attributes import CONTROL
+
+    return bool(value) and CONTROL.search(value) is None
+
+
+def test_any_subject_and_extension_is_echoed_faithfully_or_refused(echo):
+    from urllib.parse import quote, unquote
+
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    safe = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ' "%')
+    names = st.one_of(st.sampled_from(["comexampleext", "x", "a" * 20, "a" * 21, "Upper", "with-dash", "é"]),
+                      st.text(alphabet="abcz09_-.A", min_size=1, max_size=24))
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(value=st.text(max_size=20), name=names, mode=st.sampled_from(["binary", "structured"]))
+    @example(value="\ud800", name="x", mode="structured")
+    @example(value="\ufffe", name="x", mode="binary")
+    @example(value="a\r\nb", name="x", mode="binary")
+    @example(value="100% \"quoted\" €", name="comexampleext", mode="binary")
+    def check(value, name, mode):
+        if mode == "binary":
+            headers = binary(ce_subject=quote(value, safe=safe), **{f"ce-{name}": "v"})
+            answer = post(echo, headers, b"{}")
+        else:
+            document = {**STRUCTURED, "subject": value, name: "v"}
+            answer = post(echo, CE_JSON, json.dumps(document).encode())
+        effective = name.lower() if mode == "binary" else name  # HTTP header names are case-insensitive
+        valid = _valid_string(value) and (effective in ("id", "source", "type", "subject") or
+                                          re.fullmatch(r"[a-z0-9]{1,20}", effective) is not None)
+        if effective in ("specversion", "time", "datacontenttype", "dataschema"):
+            valid = False  # "v" is not a valid value for those
+        assert answer.status == (200 if valid else 400), (answer.status, answer.body[:200])
+        if valid:  # the reply's attributes, decoded as the HTTP binding says (3.1.3.2)
+            reply = json.loads(answer.body) if mode == "structured" else \
+                {k[3:]: unquote(v, errors="strict") for k, v in answer.headers if k.startswith("ce-")}
+            assert reply["subject"] == value and reply[effective] == ("v" if effective != "subject" else value)
+
+    check()

@@ -82,7 +82,8 @@ def _from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
             if "%" in value:
                 value = unquote(value, errors="strict")
                 if rules.CONTROL.search(value):
-                    raise ValueError(f"header {name} decodes to a control character: {value!r}")
+                    raise ValueError(f"header {name} decodes to a control character or a code point "
+                                     f"a String may not hold: {value!r}")
             attrs[name[3:]] = value
     if "datacontenttype" in attrs:
         raise ValueError("a ce-datacontenttype header must not be sent in binary mode (HTTP binding 3.1.1): "

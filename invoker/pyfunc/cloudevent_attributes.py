@@ -24,7 +24,10 @@ REQUIRED = ("specversion", "id", "source", "type")
 #: 20 characters the spec recommends).
 NAME = re.compile(r"[a-z0-9]{1,20}")
 CORE = frozenset({"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"})
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: What a String may not hold (spec "Type System"): control characters, surrogate code points, noncharacters.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+                     + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+                     + "]")
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+/[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*(;[^\x00-\x08\x0a-\x1f\x7f]*)?")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 #: RFC 3339 5.6 date-time.
@@ -61,7 +64,8 @@ def check(attrs: Mapping[str, Any], strings_only: bool = False) -> None:
 def _check_type(name: str, value: Any) -> None:
     if type(value) is str:
         if CONTROL.search(value):
-            raise ValueError(f"attribute {name} contains a control character: {value!r}")
+            raise ValueError(f"attribute {name} contains a control character or a code point "
+                             f"a String may not hold: {value!r}")
     elif name in CORE:
         raise ValueError(f"attribute {name} must be a string, got {type(value).__name__} {value!r}")
     elif type(value) is int:
