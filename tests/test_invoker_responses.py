@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import re
 
 import pytest
 
@@ -207,3 +208,36 @@ def test_invalid_status_or_header_is_a_500_with_request_id_and_logged(tmp_path, 
         logged = server.output[server.output.rindex("\n", 0, at):server.output.find("[request_id=", at + 1)]
         assert "cannot be sent" in logged or "raised" in logged, (answer, logged)
         assert reason in logged, (answer, logged)
+
+
+def test_any_header_from_an_asgi_handle_is_sent_exactly_or_answered_500(servers):
+    """Property: whatever bytes a handle puts in a header, the client gets an answer — the
+    header as sent (valid token name, value without control characters) or a 500 — never a
+    closed connection, never a header split into two."""
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    server = servers("knative")
+    token = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+    names = st.one_of(st.sampled_from([b"x-ok", b"X-Mixed", b"content-length", b"transfer-encoding", b"", b"a b",
+                                       b"a:b", b"\xe9", b"x\r\ny"]), st.binary(min_size=0, max_size=8))
+    values = st.one_of(st.sampled_from([b"v", b"", b"a\r\nx-injected: 1", b"\x00", b"\t tab", b"caf\xe9", b"\x7f"]),
+                       st.binary(max_size=12))
+
+    @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(name=names, value=values)
+    @example(name=b"x-ok", value=b"a\nx-injected: 1")
+    @example(name=b"x-ok", value=b" padded ")
+    def check(name, value):
+        answer, rid = ask(server, "knative", f"(200, [({name!r}, {value!r})], [b'hello'])")
+        valid = token.fullmatch(name) is not None and re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", value) is None
+        assert answer.status == (200 if valid else 500), answer.raw[:300]
+        if not valid:
+            assert rid.encode() in answer.body
+            return
+        assert answer.body == b"hello" and answer.all("content-length") == ["5"]
+        if name.lower() not in (b"content-length", b"transfer-encoding"):
+            sent = [v for k, v in answer.headers if k.lower() == name.decode().lower()]
+            assert sent == [value.decode("latin-1").strip(" \t")]
+
+    check()
