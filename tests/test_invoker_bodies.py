@@ -182,3 +182,24 @@ def test_handler_metadata_activity_id_is_the_request_id_not_the_body_s(tmp_path,
                                                          "Content-Length": str(len(body))}, body))
     metadata = json.loads(answer.body)
     assert metadata["activityID"] not in ("forged", "act-7") and metadata["activityID"]
+
+
+def test_werkzeug_http_exceptions_of_a_pyfunc_function_answer_as_in_flask(tmp_path, serve):
+    write_function(tmp_path, {"func.py": """
+        from werkzeug.exceptions import abort
+
+        def main(req):
+            if req.args.get("missing"):
+                abort(404)
+            return {"json": req.get_json()}
+    """})
+    server = serve(tmp_path)
+    body = b"{not json"
+    malformed = exchange(server.port, request("POST", "/", {"Content-Type": "application/json",
+                                                            "Content-Length": str(len(body))}, body))
+    assert malformed.status == 400
+    assert exchange(server.port, request("GET", "/?missing=1")).status == 404
+    body = b'{"k": 1}'
+    fine = exchange(server.port, request("POST", "/", {"Content-Type": "application/json",
+                                                       "Content-Length": str(len(body))}, body))
+    assert fine.status == 200 and json.loads(fine.body) == {"json": {"k": 1}}

@@ -1,9 +1,11 @@
 """The ASGI application the server runs: probes, limits and errors around one style adapter.
 
 Order per request: liveness/readiness probes (never reach user code) → concurrency cap
-(503 + Retry-After) → body limit (413 before the body is read past it) → the adapter,
-within the per-request timeout (504) → any exception becomes a generic 500 whose only
-detail is a request id; the traceback goes to the log with that id.
+(503 + Retry-After) → body limit (413 before the body is read past it; by Content-Length,
+and 411 for an undelimited HTTP/1.0 body, before ``100 Continue``) → the adapter, within the
+per-request timeout (504) → any exception, or an answer that cannot be sent as HTTP
+(``framing.InvalidResponse``), becomes a generic 500 whose only detail is a request id; the
+traceback or the invalid part goes to the log with that id.
 """
 
 from __future__ import annotations
