@@ -39,6 +39,8 @@ class InvalidResponse(Exception):
 
 
 def check_status(status: Any) -> int:
+    """``status`` when it is a final status (RFC 9110 15: an ``int`` from 200 to 599; a 1xx is
+    not an answer), else InvalidResponse."""
     if type(status) is not int or not 200 <= status <= 599:
         raise InvalidResponse(f"status {status!r} is not a final HTTP status: use an int from 200 to 599")
     return status
@@ -80,7 +82,8 @@ def check_headers(headers: Iterable[Any]) -> tuple[Headers, list[tuple[bytes, by
 
 
 def warn_framing(framing: list[tuple[bytes, bytes]], length: int | None) -> None:
-    """Log once per header name that the function's framing header was not sent as it set it."""
+    """Log once per header name (a process serves one function: once per function) that the
+    function's framing header was not sent as it set it; a right Content-Length is not worth one."""
     for name, value in framing:
         if name == b"content-length" and length is not None and value.strip() == str(length).encode():
             continue  # right anyway: replaced silently
