@@ -1,9 +1,11 @@
 """The ASGI application the server runs: probes, limits and errors around one style adapter.
 
 Order per request: liveness/readiness probes (never reach user code) → concurrency cap
-(503 + Retry-After) → body limit (413 before the body is read past it) → the adapter,
-within the per-request timeout (504) → any exception becomes a generic 500 whose only
-detail is a request id; the traceback goes to the log with that id.
+(503 + Retry-After) → body limit (413 before the body is read past it; by Content-Length,
+and 411 for an undelimited HTTP/1.0 body, before ``100 Continue``) → the adapter, within the
+per-request timeout (504) → any exception, or an answer that cannot be sent as HTTP
+(``framing.InvalidResponse``), becomes a generic 500 whose only detail is a request id; the
+traceback or the invalid part goes to the log with that id.
 
 Also: buffered styles read bodies within the in-flight body budget (503 + Retry-After,
 ``pyfunc.memory``); readiness, then liveness, answer 503 while timed-out calls hold every
@@ -18,8 +20,9 @@ import os
 import time
 
 from .config import Config
-from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
-                   send_response)
+from .framing import InvalidResponse
+from .http import (HTTPError, Receive, Request, Response, Scope, Send, check_length, header, limited, read_body,
+                   request_id, send_response)
 from .memory import BodyBudget
 from .styles import Adapter
 from .watchdog import LoopWatchdog
@@ -80,7 +83,7 @@ class App:
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = {"started": False}  # whether a streaming adapter has begun its answer (then no error answer)
         if self.adapter.streaming:
-            work = self.adapter.asgi(scope, limited(receive, self.max_body), _tracked(send, state))
+            work = self._stream(scope, receive, _tracked(send, state))
         else:  # a buffered answer is sent in one go, after the adapter returned
             work = self._respond(scope, receive, send)
         try:
@@ -92,17 +95,25 @@ class App:
             if not state["started"]:
                 await send_response(send, exc.response())
         except Exception as exc:
-            if self.timeout is not None and _timed_out(exc):
+            if isinstance(exc, InvalidResponse):
+                log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
+                          self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
+                answer = self._crash(scope)
+            elif self.timeout is not None and _timed_out(exc):
                 log.error("request %s %s timed out after %ss [request_id=%s]",
                           scope["method"], scope["path"], self.timeout, request_id(scope))
                 answer = HTTPError(504, "the function did not answer in time").response()
             else:
                 log.exception("%s raised while handling %s %s [request_id=%s]",
                               self.adapter.target.name, scope["method"], scope["path"], request_id(scope))
-                headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
-                answer = Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
+                answer = self._crash(scope)
             if not state["started"]:
                 await send_response(send, answer)
+
+    def _crash(self, scope: Scope) -> Response:
+        """The generic 500: no detail but the request id, under which the log has the cause."""
+        headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
+        return Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``_invoke`` plus one request log line: id, method, path, status, duration, traceparent."""
@@ -126,6 +137,10 @@ class App:
             access.info("%s %s %s %.1fms request_id=%s%s", fields["method"], fields["path"], status,
                         fields["duration_ms"], fields["request_id"], f" traceparent={traceparent}" if traceparent else "",
                         extra={"fields": fields})
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check_length(scope, self.max_body)  # 413/411 before the adapter can ask for 100 Continue
+        await self.adapter.asgi(scope, limited(receive, self.max_body), send)
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the body within the in-flight body budget (503 + Retry-After beyond it), then answer."""
