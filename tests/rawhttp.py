@@ -2,7 +2,6 @@
 
 ``exchange`` sends a request and reads the whole answer until the server closes; ``parse``
 splits an answer into status, headers (a list, duplicates kept) and body, de-chunking it.
-``drained`` keeps a long-lived test server from blocking on its own log.
 """
 
 from __future__ import annotations
@@ -92,24 +91,3 @@ def parse(raw: bytes) -> Answer:
     else:
         body = rest
     return Answer(status, headers, body, raw)
-
-
-def drained(server):
-    """Read ``server``'s log while it runs (a ``conftest.Server`` pipes it unread until ``stop``:
-    a long-lived server that logs more than the pipe holds, ~64 KiB, would block writing it).
-    ``server.stop()`` then sets ``server.output`` as before."""
-    import threading
-
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(server.process.stdout), daemon=True)
-    reader.start()
-    stop = server.stop
-
-    def stop_and_collect(*args, **kwargs):
-        code = stop(*args, **kwargs)
-        reader.join(10)
-        server.output = "".join(lines) + server.output
-        return code
-
-    server.stop = stop_and_collect
-    return server

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from conftest import Server, write_function
-from rawhttp import chunked, drained, exchange, request
+from rawhttp import chunked, exchange, request
 
 RECORD = """
 import hashlib, os
@@ -92,7 +92,7 @@ def servers(tmp_path_factory):
             files, env, _, _ = STYLES[style]
             directory = write_function(tmp_path_factory.mktemp(style), files)
             seen_file = directory / "seen.txt"
-            started[style] = (drained(Server(directory, {"SEEN_FILE": str(seen_file), **env})), seen_file)
+            started[style] = (Server(directory, {"SEEN_FILE": str(seen_file), **env}), seen_file)
         return started[style]
 
     yield get

@@ -15,7 +15,7 @@ import pytest
 from cloudevents.http import from_http
 
 from conftest import Server, write_function
-from rawhttp import drained, exchange, request
+from rawhttp import exchange, request
 
 #: Records the attributes it got, replies with them (plus its own type and source) and the data.
 ECHO = """
@@ -40,7 +40,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
     directory = write_function(tmp_path_factory.mktemp("echo"), {"func.py": ECHO})
-    server = drained(Server(directory, {"SEEN_FILE": str(directory / "seen.jsonl")}))
+    server = Server(directory, {"SEEN_FILE": str(directory / "seen.jsonl")})
     server.seen = directory / "seen.jsonl"
     yield server
     server.stop()

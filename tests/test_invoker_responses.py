@@ -14,7 +14,7 @@ import re
 import pytest
 
 from conftest import Server, write_function
-from rawhttp import drained, exchange, request
+from rawhttp import exchange, request
 
 #: Each function evaluates the request body: the answer to give, in its style's terms.
 PYFUNC = """
@@ -74,7 +74,7 @@ def servers(tmp_path_factory):
     def get(style: str) -> Server:
         if style not in started:
             files, env = STYLES[style]
-            started[style] = drained(Server(write_function(tmp_path_factory.mktemp(style), files), env))
+            started[style] = Server(write_function(tmp_path_factory.mktemp(style), files), env)
         return started[style]
 
     yield get
