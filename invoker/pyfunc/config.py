@@ -60,6 +60,12 @@ class Config:
         grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
         log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
         access_log: one log line per request (``PYFUNC_ACCESS_LOG``; on with json logs).
+        max_header_bytes: request head limit in bytes (``PYFUNC_MAX_HEADER_BYTES``), 0 for none; 431.
+        max_headers: header fields per request (``PYFUNC_MAX_HEADERS``), 0 for none; 431.
+        header_timeout: seconds for a request head to arrive (``PYFUNC_HEADER_TIMEOUT``), 0 for none; 408.
+        idle_timeout: seconds an idle keep-alive connection stays open (``PYFUNC_IDLE_TIMEOUT``), 0 for none.
+        max_connections: open connections (``PYFUNC_MAX_CONNECTIONS``), 0 for none; None derives
+            the cap from ``RLIMIT_NOFILE`` (see ``pyfunc.protocol.connection_cap``).
     """
 
     search_dir: Path
@@ -78,6 +84,11 @@ class Config:
     grace: float = 30.0
     log_format: str = "text"
     access_log: bool = False
+    max_header_bytes: int = 16384
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    max_connections: int | None = None
 
     @classmethod
     def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -120,6 +131,11 @@ class Config:
             grace=_number(env, "PYFUNC_GRACE", 30.0, float),
             log_format=log_format,
             access_log=env["PYFUNC_ACCESS_LOG"].lower() in _TRUE if env.get("PYFUNC_ACCESS_LOG") else log_format == "json",
+            max_header_bytes=_number(env, "PYFUNC_MAX_HEADER_BYTES", 16384, int),
+            max_headers=_number(env, "PYFUNC_MAX_HEADERS", 100, int),
+            header_timeout=_number(env, "PYFUNC_HEADER_TIMEOUT", 10.0, float),
+            idle_timeout=_number(env, "PYFUNC_IDLE_TIMEOUT", 5.0, float),
+            max_connections=_number(env, "PYFUNC_MAX_CONNECTIONS", None, int),
         )
 
 
