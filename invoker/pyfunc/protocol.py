@@ -12,7 +12,9 @@ when given as ``http=``) adds, per connection:
   bounds the work until then); ``431``, and the function is never called.
 * **Head timeout** (``header_timeout``): a head not complete that many seconds after the
   server began waiting for it (connection opened, or previous response sent) is answered
-  ``408 Request Timeout`` (RFC 9110 §15.5.9; hyper does the same; Go and gunicorn just close).
+  ``408 Request Timeout`` with ``Connection: close``, as RFC 9110 §15.5.9 describes (hyper's
+  ``header_read_timeout`` and Go's ``ReadHeaderTimeout`` close without an answer; a client
+  that reads the 408 knows why).
 * **Idle timeout** (``idle_timeout``): a keep-alive connection on which no byte of a next
   request arrived in that time is closed without an answer (RFC 9112 §9.5), as uvicorn's
   ``timeout_keep_alive`` does; here it also covers a connection that never sends anything.
@@ -48,6 +50,8 @@ LINGER = 1.0
 #: A connection must have waited this long for a head before a new one may replace it at the cap.
 REPLACEABLE_AFTER = 1.0
 _NONE = sys.maxsize
+#: How an HTTP/2 connection with prior knowledge begins (RFC 9113 §3.4).
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_budget = self.head_limit  # head bytes still allowed; -1 once the connection is refused
         self._waited = 0.0  # seconds of the current wait for a head already timed
         self._armed = self.first_wait
+        self._upgrade: tuple | None = None  # (settings, method, url, headers) of an ``Upgrade: h2c`` request
+        self._h2 = None  # the HTTP/2 protocol this connection was handed over to
 
     # Connection
 
@@ -183,10 +189,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_budget = budget - len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # Upgrade (WebSocket, h2c) is not offered: the request is served as HTTP/1.1
+        except httptools.HttpParserUpgrade as exc:
+            if self._upgrade is not None:  # h2c; any other Upgrade is ignored, the request served as HTTP/1.1
+                self._hand_over(data[exc.args[0]:], self._upgrade)
         except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, _TooManyFields):
+            if self.cycle is None and data.startswith(H2_PREFACE):  # HTTP/2 with prior knowledge
+                self._hand_over(data)
+            elif isinstance(exc.__context__, _TooManyFields):
                 self._notice("fields", "431: a request had more than %d header fields (PYFUNC_MAX_HEADERS)",
                              self.field_limit)
                 self._refuse(431, f"more than {self.field_limit} header fields")
@@ -199,6 +208,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if budget < 0:
             return  # refused: drain and drop until the linger ends
         self.data_received(data[:budget])  # fits exactly: leaves a budget of 0 unless the head completed
+        if self._h2 is not None:
+            self._h2.data_received(data[budget:])
+            return
         if self._head_budget != 0:  # the head completed inside the budget (or was refused)
             self.data_received(data[budget:])
             return
@@ -216,11 +228,38 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_budget = _NONE  # body bytes are not head bytes
         if len(self.headers) > self.field_limit:
             raise _TooManyFields
+        if self.parser.should_upgrade() and self._h2c_upgrade():
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._head_budget = self.head_limit
-        super().on_message_complete()
+        if self._upgrade is None:
+            super().on_message_complete()
+
+    # HTTP/2 cleartext
+
+    def _h2c_upgrade(self) -> bool:
+        """Note an ``Upgrade: h2c`` request without a body, to hand over when the parser stops."""
+        from .h2c import upgrade_settings
+
+        settings = upgrade_settings(self.headers)
+        if settings is None or any(name in (b"content-length", b"transfer-encoding") and value.strip() != b"0"
+                                   for name, value in self.headers):
+            return False  # served as HTTP/1.1 (a server may ignore Upgrade)
+        fields = [(name, value) for name, value in self.headers
+                  if name not in (b"connection", b"upgrade", b"http2-settings")]
+        self._upgrade = (settings, self.parser.get_method(), self.url, fields)
+        return True
+
+    def _hand_over(self, data: bytes, upgrade: tuple | None = None) -> None:
+        """Serve the rest of this connection as HTTP/2 (``pyfunc.h2c``), starting with ``data``."""
+        from .h2c import H2Protocol
+
+        self._unset_keepalive_if_required()
+        self._head_budget = -1
+        self._h2 = H2Protocol(self)
+        self._h2.start(data, upgrade)
 
     # Timers
 
