@@ -181,7 +181,7 @@ def test_idle_connections_close_after_the_idle_timeout_and_busy_ones_stay(tmp_pa
 
 def test_the_default_timeouts_and_limits():
     from pyfunc.config import Config
-    from pyfunc.protocol import connection_cap
+    from pyfunc.limits import connection_cap
 
     config = Config.load({}, {})
     assert (config.max_header_bytes, config.max_headers) == (16384, 100)

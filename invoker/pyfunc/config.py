@@ -65,7 +65,7 @@ class Config:
         header_timeout: seconds for a request head to arrive (``PYFUNC_HEADER_TIMEOUT``), 0 for none; 408.
         idle_timeout: seconds an idle keep-alive connection stays open (``PYFUNC_IDLE_TIMEOUT``), 0 for none.
         max_connections: open connections (``PYFUNC_MAX_CONNECTIONS``), 0 for none; None derives
-            the cap from ``RLIMIT_NOFILE`` (see ``pyfunc.protocol.connection_cap``).
+            the cap from ``RLIMIT_NOFILE`` (see ``pyfunc.limits.connection_cap``).
     """
 
     search_dir: Path

@@ -27,23 +27,22 @@ Answers that end a connection (400, 408, 431) are sent with ``Connection: close`
 side is shut and the rest of the input is discarded for ``LINGER`` seconds before closing, as
 Go's server does, so the client reads the answer instead of a reset.
 
+A connection that starts with the HTTP/2 preface, or asks for ``Upgrade: h2c``, is handed
+over to ``pyfunc.h2c`` (imported only then).
+
 Cost per request on the hot path: one subtraction and comparison per received chunk, one
-``len`` per head; the head/idle timer reuses the one uvicorn arms after every response.
+``len`` and one ``should_upgrade`` per head; the head/idle timer reuses the one uvicorn arms
+after every response.
 """
 
 from __future__ import annotations
 
-import logging
-import resource
 import sys
-from dataclasses import dataclass
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .config import Config
-
-log = logging.getLogger("pyfunc")
+from .limits import Limits, Notice
 
 #: Seconds a refused connection keeps draining input after the answer, before it is closed.
 LINGER = 1.0
@@ -52,63 +51,6 @@ REPLACEABLE_AFTER = 1.0
 _NONE = sys.maxsize
 #: How an HTTP/2 connection with prior knowledge begins (RFC 9113 §3.4).
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Connection-level limits; 0 means none for every field.
-
-    Attributes:
-        max_header_bytes: bytes in one request head (request line + header fields).
-        max_headers: header fields in one request.
-        header_timeout: seconds from the start of the wait to a complete head.
-        idle_timeout: seconds an idle connection (no byte of a next request) stays open.
-        max_connections: open connections.
-    """
-
-    max_header_bytes: int = 16384
-    max_headers: int = 100
-    header_timeout: float = 10.0
-    idle_timeout: float = 5.0
-    max_connections: int = 0
-
-    @classmethod
-    def from_config(cls, config: Config) -> "Limits":
-        return cls(config.max_header_bytes, config.max_headers, config.header_timeout, config.idle_timeout,
-                   connection_cap(config.max_connections))
-
-
-def connection_cap(setting: int | None) -> int:
-    """The open-connection cap: ``setting`` when given (0 = none), else from ``RLIMIT_NOFILE``.
-
-    The derived cap leaves an eighth of the soft descriptor limit (at least 64) to the process
-    itself (listening sockets, the event loop, the function's files): 896 for 1,024.
-    """
-    if setting is not None:
-        return setting
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return 0
-    return max(1, soft - max(64, soft // 8))
-
-
-class Notice:
-    """Log a warning at most once per ``quiet`` seconds; the next line counts what was held back."""
-
-    def __init__(self, quiet: float = 10.0) -> None:
-        self.quiet = quiet
-        self.last = -quiet
-        self.held = 0
-
-    def __call__(self, now: float, message: str, *args: object) -> None:
-        if now - self.last < self.quiet:
-            self.held += 1
-            return
-        if self.held:
-            message += " (and %d more like it since the last notice)"
-            args += (self.held,)
-        log.warning(message, *args)
-        self.last, self.held = now, 0
 
 
 class _TooManyFields(Exception):

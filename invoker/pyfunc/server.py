@@ -82,7 +82,8 @@ def serve(app, config: Config) -> None:
 
     sockets = bind(config.addresses)
     if importlib.util.find_spec("httptools"):
-        from .protocol import Limits, protocol_class
+        from .limits import Limits
+        from .protocol import protocol_class
 
         http: object = protocol_class(Limits.from_config(config))
     else:  # PyPy: uvicorn's h11 protocol, with h11's head limit and uvicorn's idle timeout only
