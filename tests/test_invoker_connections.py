@@ -465,3 +465,65 @@ def test_json_logs_stay_one_valid_object_per_line(tmp_path, serve):
     assert not any("forged" in entry for entry in entries)
     assert any(entry.get("path") == '/p\r\n{"forged":1}' for entry in entries)
     assert any("FORGED ERROR" in entry.get("exception", "") for entry in entries)
+
+
+# -- with Knative's queue-proxy, when built (go install knative.dev/serving/cmd/queue@v0.50.0) -
+
+QUEUE_PROXY_RUN = r"""
+import fcntl, json, os, socket, struct, subprocess, sys, time
+import http.client
+with socket.socket() as sock:  # ip link set lo up
+    flags = struct.unpack("16sH", fcntl.ioctl(sock, 0x8913, struct.pack("16sH14x", b"lo", 0))[:18])[1]
+    fcntl.ioctl(sock, 0x8914, struct.pack("16sH14x", b"lo", flags | 0x1))
+queue, function, marks = sys.argv[1:4]
+invoker = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", function],
+                           env={**os.environ, "LISTEN_ADDRESS": "[::]:8080", "MARKS": marks, "START_SECONDS": "3"},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+probe = {"tcpSocket": {"host": "127.0.0.1", "port": 8080}, "successThreshold": 1, "periodSeconds": 1}
+proxy = subprocess.Popen([queue], env={
+    **os.environ, "CONTAINER_CONCURRENCY": "0", "QUEUE_SERVING_PORT": "8012", "QUEUE_SERVING_TLS_PORT": "8112",
+    "USER_PORT": "8080", "REVISION_TIMEOUT_SECONDS": "30", "SERVING_LOGGING_CONFIG": "", "SERVING_LOGGING_LEVEL": "",
+    "SERVING_NAMESPACE": "ns", "SERVING_CONFIGURATION": "c", "SERVING_REVISION": "r", "SERVING_POD": "p",
+    "SERVING_POD_IP": "127.0.0.1", "SERVING_READINESS_PROBE": json.dumps(probe)},
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+result = {"early_ready": False, "ready": False}
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not result["ready"]:
+    started = os.path.exists(os.path.join(marks, "started"))
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", 8012, timeout=5)
+        connection.request("GET", "/", headers={"User-Agent": "kube-probe/1.30", "K-Network-Probe": "queue"})
+        if connection.getresponse().status == 200:
+            result["ready"] = True
+            result["early_ready"] = not started and not os.path.exists(os.path.join(marks, "started"))
+    except OSError:
+        pass
+    time.sleep(0.2)
+h1 = subprocess.run(["curl", "-s", "127.0.0.1:8012/a"], capture_output=True, text=True).stdout
+h2 = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "127.0.0.1:8012/b"], capture_output=True, text=True)
+result.update(http1=h1, h2c=h2.stdout + h2.stderr)
+proxy.kill()
+invoker.terminate()
+invoker.communicate(timeout=30)
+print("RESULT", json.dumps(result))
+"""
+
+
+def test_behind_queue_proxy_ipv6_wildcard_tcp_readiness_and_h2c(tmp_path):
+    queue = os.environ.get("QUEUE_PROXY") or shutil.which("queue")
+    if not queue:
+        pytest.skip("no queue-proxy binary (set QUEUE_PROXY; build: go install knative.dev/serving/cmd/queue@v0.50.0)")
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("curl"):
+        pytest.skip("needs root, unshare(1) and curl: queue-proxy binds :8022 and :9090, so it runs in its own netns")
+    function, marks = tmp_path / "fn", tmp_path / "marks"
+    marks.mkdir()
+    write_function(function, {**SLOW_START, "function/__init__.py": SLOW_START["function/__init__.py"].replace(
+        'b"hello"', 'f"{scope[\'http_version\']} {scope[\'path\']}".encode()')})
+    result = subprocess.run(["unshare", "-n", sys.executable, "-c", QUEUE_PROXY_RUN, queue, str(function), str(marks)],
+                            capture_output=True, text=True, timeout=120)
+    line = next((line for line in result.stdout.splitlines() if line.startswith("RESULT ")), None)
+    assert line, result.stdout + result.stderr
+    outcome = json.loads(line[len("RESULT "):])
+    assert outcome["ready"] and not outcome["early_ready"]
+    assert outcome["http1"] == "1.1 /a"
+    assert outcome["h2c"] == "2 /b"
