@@ -191,6 +191,22 @@ def test_the_default_timeouts_and_limits():
     assert connection_cap(7) == 7 and connection_cap(0) == 0
 
 
+def test_the_soft_descriptor_limit_is_raised_to_the_hard_limit_before_the_cap_is_derived(tmp_path):
+    write_function(tmp_path, HELLO)
+    port = cnb_host.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path)],
+                               env={**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 2048)),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cnb_host.wait_for(port, process)
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        assert re.search(r"Max open files\s+2048\s+2048", limits), limits
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
 SLOW = {"func.py": """
     import asyncio
 

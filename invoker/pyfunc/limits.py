@@ -38,6 +38,22 @@ class Limits:
                    connection_cap(config.max_connections))
 
 
+#: The soft descriptor limit raised to when the hard limit is unlimited (func-python's choice).
+MAX_DESCRIPTORS = 65536
+
+
+def raise_descriptor_limit() -> None:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit (at most MAX_DESCRIPTORS when that is
+    unlimited), as Go and Java runtimes and func-python do, before the cap is derived from it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = MAX_DESCRIPTORS if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.info("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
+
+
 def connection_cap(setting: int | None) -> int:
     """The open-connection cap: ``setting`` when given (0 = none), else from ``RLIMIT_NOFILE``.
 

@@ -82,9 +82,10 @@ def serve(app, config: Config) -> None:
 
     sockets = bind(config.addresses)
     if importlib.util.find_spec("httptools"):
-        from .limits import Limits
+        from .limits import Limits, raise_descriptor_limit
         from .protocol import protocol_class
 
+        raise_descriptor_limit()
         http: object = protocol_class(Limits.from_config(config))
     else:  # PyPy: uvicorn's h11 protocol, with h11's head limit and uvicorn's idle timeout only
         http = "h11"
