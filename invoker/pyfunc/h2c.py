@@ -212,7 +212,7 @@ class H2Protocol(asyncio.Protocol):
                 except h2.exceptions.ProtocolError:
                     pass
             del self.streams[stream_id]
-            if stream.unacked:
+            if stream.unacked and not self.transport.is_closing():  # the body the function left unread
                 self.h2.acknowledge_received_data(stream.unacked, stream_id)
             self._flush()
             if not self.streams:
