@@ -175,3 +175,12 @@ def test_idle_http2_connections_are_closed(tmp_path, serve):
         received += chunk
     assert 0.9 < time.monotonic() - start < 8
     assert any(isinstance(event, h2.events.ConnectionTerminated) for event in client.h2.receive_data(received))
+
+
+def test_the_body_limit_holds_on_http2_and_the_connection_goes_on(tmp_path, serve):
+    write_function(tmp_path, ECHO)
+    server = serve(tmp_path, {"PYFUNC_MAX_BODY": "100000"})
+    client = Client(server.port)
+    assert client.request("POST", "/", b"b" * 300_000)[0] == 413
+    status, _, body = client.request("POST", "/", b"b" * 50_000)  # the window the 413 left is given back
+    assert status == 200 and json.loads(body)["length"] == 50_000
