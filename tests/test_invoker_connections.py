@@ -290,9 +290,9 @@ def _has_ipv6() -> bool:
         return False
 
 
-def _listening(tmp_path: Path, address: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path)],
-                               env={**os.environ, "LISTEN_ADDRESS": address},
+def _listening(tmp_path: Path, address: str | None, port: int) -> subprocess.Popen:
+    env = {**os.environ, "LISTEN_ADDRESS": address} if address else {**os.environ, "PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cnb_host.wait_for(port, process)  # over 127.0.0.1
     return process
@@ -302,6 +302,19 @@ def test_the_ipv6_wildcard_also_answers_on_ipv4(tmp_path):
     write_function(tmp_path, HELLO)
     port = cnb_host.free_port()
     process = _listening(tmp_path, f"[::]:{port}", port)
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/").text == "hello"
+        if _has_ipv6():
+            assert requests.get(f"http://[::1]:{port}/").text == "hello"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_by_default_both_families_are_served(tmp_path):
+    write_function(tmp_path, HELLO)
+    port = cnb_host.free_port()
+    process = _listening(tmp_path, None, port)
     try:
         assert requests.get(f"http://127.0.0.1:{port}/").text == "hello"
         if _has_ipv6():
