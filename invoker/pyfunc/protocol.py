@@ -91,6 +91,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._armed = self.first_wait
         self._upgrade: tuple | None = None  # (settings, method, url, headers) of an ``Upgrade: h2c`` request
         self._h2 = None  # the HTTP/2 protocol this connection was handed over to
+        self._pending_refusal: tuple[int, str] | None = None  # (status, reason) once the answer in flight is sent
 
     # Connection
 
@@ -174,6 +175,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_headers_complete()
 
+    def on_response_complete(self) -> None:
+        pending = self._pending_refusal
+        if pending is None or self.pipeline:
+            super().on_response_complete()
+            return
+        self.server_state.total_requests += 1
+        self._pending_refusal = None
+        self._refuse(*pending)  # a closing transport (HTTP/1.0, Connection: close) answers nothing more
+
     def on_message_complete(self) -> None:
         self._head_budget = self.head_limit
         if self._upgrade is None:
@@ -235,12 +245,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # Refusals
 
     def _refuse(self, status: int, reason: str) -> None:
-        """Answer ``status`` with ``reason``, shut the write side, drop input, close after LINGER."""
+        """Answer ``status`` with ``reason``, shut the write side, drop input, close after LINGER.
+
+        Bytes after a request that is still being answered (pipelined, or the undelimited body
+        of an HTTP/1.0 request) are refused only after that answer, so answers stay in order."""
         self._head_budget = -1
         task = self.timeout_keep_alive_task
         if task is not None:
             task.cancel()
             self.timeout_keep_alive_task = None
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self._pending_refusal = (status, reason)
+            return
         transport = self.transport
         if transport.is_closing():
             return
