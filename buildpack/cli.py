@@ -51,7 +51,7 @@ def run_build(ctx: Context) -> int:
     from .build import build
     from .log import Log
 
-    log = Log(ctx.setting("BP_LOG_LEVEL"))
+    log = Log(ctx.raw_setting("BP_LOG_LEVEL"))
     try:
         build(ctx, log)
     except OSError as exc:  # e.g. an unreadable app file or a full disk: say which file
@@ -59,6 +59,14 @@ def run_build(ctx: Context) -> int:
                                fix="check the file's permissions and the disk space of the build")
     except BuildpackError as exc:
         error = exc
+    except Exception as exc:  # a defect of the buildpack: still one clear message, never a bare traceback
+        if log.debug_on:
+            import traceback
+
+            traceback.print_exc(file=sys.stdout)
+        error = BuildpackError(f"The buildpack failed unexpectedly ({type(exc).__name__}: {exc})",
+                               detail="this is a defect of pyfunc/python-function, not of your app",
+                               fix="report it with the build log (BP_LOG_LEVEL=DEBUG shows where it happened)")
     else:
         return 0
     print("", file=sys.stderr)

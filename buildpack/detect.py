@@ -37,7 +37,7 @@ class DetectResult:
 
 def detect(ctx: Context) -> DetectResult:
     for name in FUNCTION_SETTINGS:
-        if ctx.setting(name):
+        if ctx.is_set(name):
             return DetectResult(True, f"{name} is set")
     func_yaml = ctx.app_dir / "func.yaml"
     if not func_yaml.is_file():

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import appfiles
 from .errors import BuildpackError
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "func.yaml.schema.json"
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 _TEMPLATE = re.compile(r"^\{\{\s*(\w+)\s*:\s*([^}]*?)\s*\}\}$")
+_ENV_NAME = re.compile(r"^\w+$", re.ASCII)
 _FIX = "correct func.yaml (see https://github.com/knative/func/blob/main/docs/reference/func_yaml.md)"
 
 
@@ -38,10 +40,9 @@ class FuncYaml:
 
 def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | None:
     """Parse ``app_dir/func.yaml``; None when there is none. Raises BuildpackError."""
-    path = app_dir / "func.yaml"
-    if not path.exists():
+    if not appfiles.exists(app_dir / "func.yaml"):
         return None
-    document, root = _parse(path)
+    document, root = _parse(app_dir)
     _validate(document, root)
     result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke"))
     for section, entries in (("envs", document.get("envs")), ("run.envs", (document.get("run") or {}).get("envs"))):
@@ -51,23 +52,17 @@ def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | No
     return result
 
 
-def _parse(path: Path):
+def _parse(app_dir: Path):
     import yaml
 
-    try:
-        if not path.is_file():
-            raise BuildpackError("func.yaml is not a regular file", fix="make func.yaml a file")
-        raw = path.read_bytes()[: MAX_BYTES + 1]
-    except OSError as exc:
-        raise BuildpackError(f"func.yaml cannot be read: {exc.strerror}", fix="make func.yaml a readable file") from None
-    if len(raw) > MAX_BYTES:
-        raise BuildpackError(f"func.yaml is larger than {MAX_BYTES} bytes", fix="func.yaml holds configuration only: shrink it")
+    raw = appfiles.read(app_dir, app_dir / "func.yaml", MAX_BYTES, "func.yaml")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BuildpackError(f"func.yaml is not UTF-8 text (byte {exc.start})", fix="save func.yaml as UTF-8") from None
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:  # one parse: the node tree gives lines for errors, then the values are built from it
+        loader = yaml.SafeLoader(text)  # the reader already refuses control characters such as NUL
         root = loader.get_single_node()
         _check_size(root)
         document = loader.construct_document(root) if root is not None else None
@@ -75,10 +70,17 @@ def _parse(path: Path):
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise BuildpackError(f"func.yaml is not valid YAML{where}: {exc.problem or exc.context}", fix=_FIX) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise BuildpackError(f"func.yaml holds the character U+{code:04X} at line "
+                             f"{line}, which YAML does not allow", fix="remove it; write control characters in a "
+                             "double-quoted string as an escape (\\t, \\n)") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise BuildpackError(f"func.yaml is not valid YAML: {type(exc).__name__}", fix=_FIX) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if document is None:
         return {}, None
     if not isinstance(document, dict):
@@ -151,6 +153,9 @@ def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str
     if template:
         kind, reference = template.group(1), template.group(2)
         if kind == "env":
+            if not _ENV_NAME.match(reference):
+                raise BuildpackError(f"func.yaml {where}.value refers to {{{{ env:{reference} }}}}, which is not an "
+                                     "environment variable name", fix="use {{ env:NAME }} with letters, digits and _")
             resolved = build_env(reference)
             if resolved is None:
                 result.skipped.append(f"{name or where}: {{{{ env:{reference} }}}} is not set in the build environment")
@@ -161,6 +166,9 @@ def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str
             return
     if not name:
         raise BuildpackError(f"func.yaml {where} has no name", fix="give every env a name, e.g. - name: MY_VAR")
+    if "\0" in value:
+        raise BuildpackError(f"func.yaml {where}.value ({name}) holds a NUL character, which no environment variable "
+                             "can carry", fix="remove the \\0 (or \\x00) escape from the value")
     result.envs[name] = value
 
 

@@ -45,7 +45,7 @@ def build(tmp_path: Path, files: dict[str, str | bytes], settings: dict[str, str
 def failed(result) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
-    assert "Traceback" not in output
+    assert "Traceback" not in output and "failed unexpectedly" not in output
     assert "ERROR: " in result.stderr
     return output
 
@@ -111,3 +111,23 @@ def test_no_python3_on_path_says_which_buildpack_is_missing(tmp_path):
     result = subprocess.run([str(BUILDPACK / "bin" / "build")], cwd=app, capture_output=True, text=True,
                             env={"PATH": no_python_path(tmp_path), "CNB_LAYERS_DIR": str(tmp_path)})
     assert result.returncode == 1 and "cpython" in result.stderr
+
+
+@pytest.mark.parametrize("files, settings, message", [
+    pytest.param({"func.yaml": b"\x00"}, {}, "func.yaml holds the character U+0000 at line 1", id="nul-byte-in-func-yaml"),
+    pytest.param({"func.yaml": b"runtime: python\nenvs:\n- name: A\n  value: \"a\\0b\"\n"}, {},
+                 "func.yaml envs[0].value (A) holds a NUL character", id="nul-in-env-value"),
+    pytest.param({"func.yaml": b"runtime: python\n\x1b\n"}, {}, "U+001B at line 2", id="control-character"),
+    pytest.param({"func.yaml": b"runtime: python\nenvs:\n- name: A\n  value: '{{ env:../../etc/passwd }}'\n"}, {},
+                 "is not an environment variable name", id="env-reference-not-a-name"),
+    pytest.param({}, {"BP_FUNCTION": "func.ma\x00in"}, "The build setting BP_FUNCTION holds a NUL character",
+                 id="nul-in-setting"),
+    pytest.param({}, {"BPE_DEFAULT_X": "a\x00b"}, "BPE_DEFAULT_X holds a NUL character", id="nul-in-bpe-setting"),
+    pytest.param({}, {"PIP_INDEX_URL": "http://x\x00"}, "PIP_INDEX_URL holds a NUL character", id="nul-in-pip-setting"),
+    pytest.param({"func.yaml": b"runtime: python\nenvs:\n- name: A\n  value: '{{ env:REF }}'\n"}, {"REF": "x\x00y"},
+                 "REF holds a NUL character", id="nul-in-referenced-setting"),
+])
+def test_nul_and_control_characters_are_a_clear_error(tmp_path, files, settings, message):
+    out = failed(build(tmp_path, {**FUNC, **files}, settings))
+    assert message in out and "How to fix" in out
+    assert "unexpectedly" not in out
