@@ -39,21 +39,31 @@ class FuncYaml:
 
 
 def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | None:
-    """Parse ``app_dir/func.yaml``; None when there is none. Raises BuildpackError."""
+    """Parse ``app_dir/func.yaml``; None when there is none. Raises BuildpackError.
+
+    Env names and values are the text written in the file (``yes``, ``0777`` and ``12:30``
+    stay as written), as func reads them into its string fields; an env whose value is
+    null (``value:`` or ``~``) is left out, as func leaves it out.
+    """
     if not appfiles.exists(app_dir / "func.yaml"):
         return None
     document, root = _parse(app_dir)
     _validate(document, root)
     result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke"))
-    for section, entries in (("envs", document.get("envs")), ("run.envs", (document.get("run") or {}).get("envs"))):
-        for index, entry in enumerate(entries or []):
-            _add_env(result, entry, f"{section}[{index}]", build_env)
+    for path in (["envs"], ["run", "envs"]):
+        entries = _node_at(root, path)
+        for index, entry in enumerate(entries.value if entries is not None and entries.tag.endswith(":seq") else []):
+            where = f"{'.'.join(path)}[{index}]"
+            _add_env(result, _text(_node_at(entry, ["name"])), _text(_node_at(entry, ["value"])), where,
+                     entry.start_mark.line + 1, build_env)
     result.options = (document.get("deploy") or {}).get("options") or document.get("options") or {}
     return result
 
 
 def _parse(app_dir: Path):
     import yaml
+
+    from .yamlcore import CoreLoader
 
     raw = appfiles.read(app_dir, app_dir / "func.yaml", MAX_BYTES, "func.yaml")
     try:
@@ -62,7 +72,7 @@ def _parse(app_dir: Path):
         raise BuildpackError(f"func.yaml is not UTF-8 text (byte {exc.start})", fix="save func.yaml as UTF-8") from None
     loader = None
     try:  # one parse: the node tree gives lines for errors, then the values are built from it
-        loader = yaml.SafeLoader(text)  # the reader already refuses control characters such as NUL
+        loader = CoreLoader(text)  # the reader already refuses control characters such as NUL
         root = loader.get_single_node()
         _check_size(root)
         document = loader.construct_document(root) if root is not None else None
@@ -131,31 +141,49 @@ def _dotted(path) -> str:
 def _line_of(node, path: list) -> int:
     """1-based line of the YAML node at ``path``, or of the deepest ancestor found."""
     line = node.start_mark.line + 1 if node is not None else 0
-    for part in path:
-        child = None
-        if isinstance(part, int) and isinstance(node.value, list) and part < len(node.value) and not isinstance(node.value[part], tuple):
-            child = node.value[part]
-        elif isinstance(node.value, list):
-            for key, value in (item for item in node.value if isinstance(item, tuple)):
-                if key.value == part:
-                    child = value
+    for depth in range(1, len(path) + 1):
+        child = _node_at(node, path[:depth])
         if child is None:
             break
-        node, line = child, child.start_mark.line + 1
+        line = child.start_mark.line + 1
     return line
 
 
-def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str], str | None]) -> None:
-    name = entry.get("name")
-    value = entry.get("value")
-    value = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+def _node_at(node, path: list):
+    """The YAML node at ``path`` (keys and indexes; the last of repeated keys, as construction keeps), or None."""
+    for part in path:
+        if node is None or not isinstance(node.value, list):
+            return None
+        if isinstance(part, int):
+            items = [item for item in node.value if not isinstance(item, tuple)]
+            node = items[part] if part < len(items) else None
+        else:
+            node = next((value for key, value in reversed(node.value) if isinstance(key.value, str)
+                         and key.value == part), None) if all(isinstance(i, tuple) for i in node.value) else None
+    return node
+
+
+def _text(node) -> str | None:
+    """A scalar's text as written (escapes resolved), None for null or no node."""
+    from .yamlcore import NULL
+
+    if node is None or not isinstance(node.value, str) or node.tag == NULL:
+        return None
+    return node.value
+
+
+def _add_env(result: FuncYaml, name: str | None, value: str | None, where: str, line: int,
+             build_env: Callable[[str], str | None]) -> None:
+    if value is None:
+        result.skipped.append(f"{name or where}: the value is null; func leaves such an env out")
+        return
     template = _TEMPLATE.match(value.strip())
     if template:
         kind, reference = template.group(1), template.group(2)
         if kind == "env":
             if not _ENV_NAME.match(reference):
-                raise BuildpackError(f"func.yaml {where}.value refers to {{{{ env:{reference} }}}}, which is not an "
-                                     "environment variable name", fix="use {{ env:NAME }} with letters, digits and _")
+                raise BuildpackError(f"func.yaml {where}.value (line {line}) refers to {{{{ env:{reference} }}}}, which "
+                                     "is not an environment variable name", fix="use {{ env:NAME }} with letters, digits and _")
             resolved = build_env(reference)
             if resolved is None:
                 result.skipped.append(f"{name or where}: {{{{ env:{reference} }}}} is not set in the build environment")
@@ -165,10 +193,10 @@ def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str
             result.skipped.append(f"{name or where}: {{{{ {kind}:{reference} }}}} is a deploy-time reference, never baked into the image")
             return
     if not name:
-        raise BuildpackError(f"func.yaml {where} has no name", fix="give every env a name, e.g. - name: MY_VAR")
+        raise BuildpackError(f"func.yaml {where} (line {line}) has no name", fix="give every env a name, e.g. - name: MY_VAR")
     if "\0" in value:
-        raise BuildpackError(f"func.yaml {where}.value ({name}) holds a NUL character, which no environment variable "
-                             "can carry", fix="remove the \\0 (or \\x00) escape from the value")
+        raise BuildpackError(f"func.yaml {where}.value ({name}, line {line}) holds a NUL character, which no environment "
+                             "variable can carry", fix="remove the \\0 (or \\x00) escape from the value")
     result.envs[name] = value
 
 

@@ -116,7 +116,7 @@ def test_no_python3_on_path_says_which_buildpack_is_missing(tmp_path):
 @pytest.mark.parametrize("files, settings, message", [
     pytest.param({"func.yaml": b"\x00"}, {}, "func.yaml holds the character U+0000 at line 1", id="nul-byte-in-func-yaml"),
     pytest.param({"func.yaml": b"runtime: python\nenvs:\n- name: A\n  value: \"a\\0b\"\n"}, {},
-                 "func.yaml envs[0].value (A) holds a NUL character", id="nul-in-env-value"),
+                 "func.yaml envs[0].value (A, line 3) holds a NUL character", id="nul-in-env-value"),
     pytest.param({"func.yaml": b"runtime: python\n\x1b\n"}, {}, "U+001B at line 2", id="control-character"),
     pytest.param({"func.yaml": b"runtime: python\nenvs:\n- name: A\n  value: '{{ env:../../etc/passwd }}'\n"}, {},
                  "is not an environment variable name", id="env-reference-not-a-name"),

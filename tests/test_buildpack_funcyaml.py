@@ -97,7 +97,7 @@ def test_empty_file_is_no_settings(tmp_path):
 
 
 def test_env_without_name_or_reference_is_an_error(tmp_path):
-    with pytest.raises(BuildpackError, match=r"envs\[0\] has no name"):
+    with pytest.raises(BuildpackError, match=r"envs\[0\] \(line \d+\) has no name"):
         load(tmp_path, """
             runtime: python
             envs:
@@ -120,3 +120,37 @@ def test_func_yaml_as_func_writes_it(tmp_path, name, envs, labels):
     assert config.envs == envs
     assert len(config.skipped) == 1  # the secret or config map reference
     assert set(funcyaml.option_labels(config.options)) == labels
+
+
+def test_env_values_are_the_text_written_as_func_reads_them(tmp_path):
+    """func (Go yaml.v3, YAML 1.2) keeps these as strings; YAML 1.1 would give True, 511, 750, a date."""
+    config = load(tmp_path, """
+        runtime: python
+        envs:
+        - {name: ANSWER, value: yes}
+        - {name: MODE, value: 0777}
+        - {name: AT, value: 12:30}
+        - {name: DAY, value: 2001-12-14}
+        - {name: BIG, value: 1e3}
+        - {name: FLAG, value: TRUE}
+        - {name: OFF, value: off}
+        - {name: QUOTED, value: "null"}
+        - {name: GONE, value: ~}
+        - {name: ALSO_GONE}
+        - {name: EMPTY, value: ""}
+        deploy:
+          options:
+            scale: {min: 0o10, max: 0x10}
+    """)
+    assert config.envs == {"ANSWER": "yes", "MODE": "0777", "AT": "12:30", "DAY": "2001-12-14", "BIG": "1e3",
+                           "FLAG": "TRUE", "OFF": "off", "QUOTED": "null", "EMPTY": ""}
+    assert any(s.startswith("GONE: the value is null") for s in config.skipped)
+    assert any(s.startswith("ALSO_GONE: the value is null") for s in config.skipped)
+    assert config.options == {"scale": {"min": 8, "max": 16}}
+
+
+@pytest.mark.parametrize("text", ["runtime: !!int x\n", "runtime: !!bool x\n", "runtime: !!binary aGk=\n",
+                                  "runtime: !!timestamp 2001-01-01\n", "x: !!set {a}\n"])
+def test_values_that_do_not_fit_their_tag_are_yaml_errors(tmp_path, text):
+    with pytest.raises(BuildpackError, match=r"func.yaml is not valid YAML at line 1"):
+        load(tmp_path, text)
