@@ -23,6 +23,13 @@ def exists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
+def inside(app_dir: Path, path: Path) -> bool:
+    """Whether ``path``, symlinks resolved, is the app dir or inside it."""
+    root = Path(os.path.realpath(app_dir))
+    real = Path(os.path.realpath(path))
+    return real == root or root in real.parents
+
+
 def check(app_dir: Path, path: Path, what: str | None = None) -> Path:
     """``path`` if it is a regular file inside ``app_dir`` (after symlinks); else BuildpackError.
 
@@ -30,12 +37,15 @@ def check(app_dir: Path, path: Path, what: str | None = None) -> Path:
     Returns the resolved path.
     """
     shown = what or _relative(app_dir, path)
-    root = Path(os.path.realpath(app_dir))
     real = Path(os.path.realpath(path))
-    if real != root and root not in real.parents:
-        raise BuildpackError(f"{shown} is a symlink to a file outside the app directory",
+    if not inside(app_dir, path):
+        if os.path.islink(path):
+            raise BuildpackError(f"{shown} is a symlink to a file outside the app directory",
+                                 detail="the buildpack reads only files inside the app directory",
+                                 fix=f"replace {shown} with a copy of the file it points to")
+        raise BuildpackError(f"{shown} is outside the app directory",
                              detail="the buildpack reads only files inside the app directory",
-                             fix=f"replace {shown} with a copy of the file it points to")
+                             fix="copy the file into the app directory and name it by its path there")
     try:
         mode = os.stat(real).st_mode
     except OSError as exc:

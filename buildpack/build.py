@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from . import funcyaml, function, pip, sbom
+from . import funcyaml, function, pip, requirements, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
@@ -56,8 +56,10 @@ def build(ctx: Context, log: Log) -> None:
     if source != ctx.app_dir:
         log.detail(f"Function source: {source.relative_to(ctx.app_dir)}/ (the layout func build makes)")
 
+    sources = _requirement_sources(ctx, log, source)
+
     invoker = _invoker(ctx, log, env)
-    dependencies = _dependencies(ctx, log, env, source)
+    dependencies = _dependencies(ctx, log, env, sources)
     launch_env = {**envs, **defaults}
     overrides = _function_env(ctx, log, launch_env)
     _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], {**launch_env, **overrides}, source)
@@ -70,9 +72,9 @@ def build(ctx: Context, log: Log) -> None:
 
 
 def _version(ctx: Context) -> str:
-    import toml
+    from .tomlio import loads
 
-    return toml.loads((ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8"))["buildpack"]["version"]
+    return loads((ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8"))["buildpack"]["version"]
 
 
 def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
@@ -124,70 +126,36 @@ def _invoker_wheel(ctx: Context) -> Path:
     return wheels[-1]
 
 
-#: Where each style declares dependencies: root and handler-template requirements files.
-REQUIREMENT_FILES = ("requirements.txt", "function/requirements.txt")
 #: The plan marker of an alternative with a Paketo provider, and the source it installs.
 PROVIDED = (("pyfunc-site-packages", "requirements.txt"), ("pyfunc-poetry-venv", "pyproject.toml"))
 
 
-def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = ()) -> tuple[list[str], list[str], str]:
-    """pip arguments, the names of the sources, and a digest of their content (the layer key).
+def _requirement_sources(ctx: Context, log: Log, source: Path) -> requirements.Sources:
+    """Every requirement source of the app, checked before anything is installed.
 
-    Sources are looked for in the app dir and, for func's ``fn/`` layout, the function's dir;
-    names in ``skip`` are installed by another buildpack.
+    detect's plan marks which alternative the lifecycle took (see plan.build_plan): what a
+    provider of the group installs is skipped here.
     """
-    args: list[str] = []
-    names: list[str] = []
-    digest = hashlib.sha256()
-    for directory in dict.fromkeys((app_dir, source)):
-        prefix = "" if directory == app_dir else f"{directory.relative_to(app_dir)}/"
-        for name in REQUIREMENT_FILES:
-            path = directory / name
-            if path.is_file() and prefix + name not in skip:
-                args += ["-r", str(path)]
-                names.append(prefix + name)
-                digest.update((prefix + name).encode() + b"\0" + path.read_bytes() + b"\0")
-        dependencies = [] if prefix + "pyproject.toml" in skip else _project_dependencies(directory / "pyproject.toml")
-        if dependencies:
-            args += dependencies
-            names.append(f"{prefix}pyproject.toml [project].dependencies")
-            digest.update(prefix.encode() + b"pyproject\0" + "\n".join(dependencies).encode())
-    return args, names, digest.hexdigest()
-
-
-def _project_dependencies(path: Path) -> list[str]:
-    """``[project].dependencies`` of pyproject.toml (the Knative template declares them there)."""
-    if not path.is_file():
-        return []
-    import toml
-
-    try:
-        document = toml.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BuildpackError(f"pyproject.toml is not valid TOML: {exc}", fix="correct pyproject.toml") from None
-    dependencies = (document.get("project") or {}).get("dependencies") or []
-    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
-        raise BuildpackError("pyproject.toml [project].dependencies must be a list of requirement strings",
-                             fix='write it as dependencies = ["httpx>=0.27", ...]')
-    return dependencies
-
-
-def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path) -> Path | None:
-    """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
     entries = ctx.plan_entries()
     log.debug(f"Buildpack plan entries: {', '.join(entries) or 'none'}")
-    # detect's plan marks which alternative the lifecycle took (see plan.build_plan).
-    skip = tuple(name for marker, name in PROVIDED if marker in entries)
-    args, names, digest = _requirements(ctx.app_dir, source, skip)
-    if not names:
+    roots = requirements.root_files(ctx.setting)
+    provided = {"requirements.txt": roots, "pyproject.toml": ["pyproject.toml"]}
+    skip = tuple(name for marker, kind in PROVIDED if marker in entries for name in provided[kind])
+    return requirements.collect(ctx.app_dir, source, roots, skip, explicit=bool(ctx.setting("BP_PIP_REQUIREMENT")))
+
+
+def _dependencies(ctx: Context, log: Log, env: dict[str, str], sources: requirements.Sources) -> Path | None:
+    """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
+    if not sources.names:
         log.step("Installing dependencies")
-        if skip:
-            log.detail(f"{' and '.join(skip)} installed by a provider of this group (Paketo pip-install or poetry-install): skipping")
+        if sources.skipped:
+            log.detail(f"{' and '.join(sources.skipped)} installed by a provider of this group "
+                       "(Paketo pip-install or poetry-install): skipping")
         else:
             log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None
-    return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": digest},
-                           args, ", ".join(names), first_on_path=True)
+    return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": sources.digest},
+                           sources.args, ", ".join(sources.names), first_on_path=True)
 
 
 def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> dict[str, str]:

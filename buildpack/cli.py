@@ -37,13 +37,12 @@ def run_detect(ctx: Context) -> int:
     if not result.passed:
         return DETECT_FAIL
     if ctx.plan_path is not None:
-        import toml
-
         from .plan import build_plan
+        from .tomlio import dumps
 
         plan = build_plan(root_requirements=(ctx.app_dir / "requirements.txt").is_file(),
                           poetry=is_poetry_project(ctx.app_dir))
-        ctx.plan_path.write_text(toml.dumps(plan), encoding="utf-8")
+        ctx.plan_path.write_text(dumps(plan), encoding="utf-8")
     return 0
 
 

@@ -76,10 +76,10 @@ class Context:
         """Names of the buildpack plan entries given to build (``[[entries]] name = ...``)."""
         if self.plan_path is None or not self.plan_path.is_file():
             return []
-        import toml
+        from .tomlio import loads
 
         try:
-            entries = toml.loads(self.plan_path.read_text(encoding="utf-8")).get("entries", [])
+            entries = loads(self.plan_path.read_text(encoding="utf-8")).get("entries", [])
         except (OSError, ValueError):
             return []
         return [entry.get("name", "") for entry in entries if isinstance(entry, dict)]

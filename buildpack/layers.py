@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import toml
-
 from .errors import BuildpackError
+from .tomlio import dumps, loads
 
 #: Env file scopes: all phases, build only, launch only.
 SCOPES = {"all": "env", "build": "env.build", "launch": "env.launch"}
@@ -85,7 +84,7 @@ class Layer:
         if not self.toml_path.is_file() or not self.path.is_dir():
             return None
         try:
-            return toml.loads(self.toml_path.read_text(encoding="utf-8")).get("metadata", {})
+            return loads(self.toml_path.read_text(encoding="utf-8")).get("metadata", {})
         except (OSError, ValueError, TypeError):
             return None
 
@@ -117,4 +116,4 @@ class Layer:
             "types": {"launch": self.types.launch, "build": self.types.build, "cache": self.types.cache},
             "metadata": metadata or {},
         }
-        self.toml_path.write_text(toml.dumps(document), encoding="utf-8")
+        self.toml_path.write_text(dumps(document), encoding="utf-8")

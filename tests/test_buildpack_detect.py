@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import toml
+try:
+    import tomllib as toml
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as toml
 
 from conftest import cnb_host, no_python_path
 
