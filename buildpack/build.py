@@ -29,6 +29,7 @@ from . import funcyaml, function, pip, requirements, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
+from .launchenv import LaunchEnv
 from .layers import Layer, LayerEnv, Types
 from .log import Log
 
@@ -57,12 +58,12 @@ def build(ctx: Context, log: Log) -> None:
         log.detail(f"Function source: {source.relative_to(ctx.app_dir)}/ (the layout func build makes)")
 
     sources = _requirement_sources(ctx, log, source)
+    launch_env = LaunchEnv.plan(ctx, {**envs, **defaults})
 
     invoker = _invoker(ctx, log, env)
     dependencies = _dependencies(ctx, log, env, sources)
-    launch_env = {**envs, **defaults}
-    overrides = _function_env(ctx, log, launch_env)
-    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], {**launch_env, **overrides}, source)
+    launch_env.write(ctx, log)
+    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], launch_env, source)
 
     web = WEB if source == ctx.app_dir else replace(WEB, args=("-s", str(source.relative_to(ctx.app_dir))))
     Launch([web], funcyaml.option_labels(config.options if config else {})).write(ctx.layers_dir)
@@ -158,48 +159,13 @@ def _dependencies(ctx: Context, log: Log, env: dict[str, str], sources: requirem
                            sources.args, ", ".join(sources.names), first_on_path=True)
 
 
-def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> dict[str, str]:
-    """The function-env layer: every env as a launch default, so deploy-time env still overrides.
-
-    Also the platform's ``BPE_*`` settings, as Paketo's environment-variables buildpack
-    reads them (func sets ``BPE_DEFAULT_LISTEN_ADDRESS``): ``BPE_DEFAULT_NAME`` → default,
-    ``BPE_OVERRIDE_NAME`` and ``BPE_NAME`` → override. Returns the overrides.
-    """
-    defaults = dict(launch_env)
-    overrides: dict[str, str] = {}
-    for setting in ctx.platform_env_names():
-        if not setting.startswith("BPE_"):
-            continue
-        value = ctx.setting(setting) or ""
-        for prefix, target in (("BPE_DEFAULT_", defaults), ("BPE_OVERRIDE_", overrides), ("BPE_", overrides)):
-            if setting.startswith(prefix) and len(setting) > len(prefix):
-                target[setting[len(prefix):]] = value
-                break
-    layer = Layer(ctx.layers_dir, "function-env", Types(launch=True))
-    layer.reset()
-    env = LayerEnv()
-    for name, value in defaults.items():
-        env.default(name, value)
-    for name, value in overrides.items():
-        env.override(name, value)
-    layer.commit({}, env)
-    log.step("Configuring launch environment")
-    for name in defaults:
-        log.detail(f"{name} (default)")
-    for name in overrides:
-        log.detail(f"{name} (override)")
-    if not defaults and not overrides:
-        log.detail("No function envs")
-    return overrides
-
-
-def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: dict[str, str],
+def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: LaunchEnv,
               source: Path) -> None:
     """The validation layer: import the function as the image will (``python -m pyfunc check``)."""
     layer = Layer(ctx.layers_dir, "validation", Types(build=True))
     layer.reset()
     check_env = {k: v for k, v in env.items() if k not in ("BP_FUNCTION", "PYTHONPATH")}
-    check_env.update(launch_env)
+    check_env = launch_env.apply(check_env)
     # Our layers first; then what earlier buildpacks put on the path (a site-packages provider).
     check_env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), *filter(None, [env.get("PYTHONPATH")])])
     check_env["PYTHONDONTWRITEBYTECODE"] = "1"

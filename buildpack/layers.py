@@ -31,11 +31,16 @@ class LayerEnv:
     """An env delta: (scope, name, behaviour, value) entries, written to files in one place.
 
     Behaviours are the spec's file suffixes: ``default``, ``override``, ``prepend``,
-    ``append``; prepend/append always get a ``.delim`` file (packit does the same).
+    ``append``, ``delim``; ``prepend()``/``append()`` always get a ``.delim`` file (packit does
+    the same), ``add()`` writes exactly the one file.
     """
 
     entries: list[tuple[str, str, str, str]] = field(default_factory=list)
     delims: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, name: str, behaviour: str, value: str, scope: str = "launch") -> None:
+        """Any behaviour (``default``, ``override``, ``append``, ``prepend``, ``delim``), no implied delimiter."""
+        self.entries.append((scope, name, behaviour, value))
 
     def default(self, name: str, value: str, scope: str = "launch") -> None:
         self.entries.append((scope, name, "default", value))
