@@ -49,7 +49,7 @@ def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | No
         return None
     document, root = _parse(app_dir)
     _validate(document, root)
-    result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke"))
+    result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke") or _invocation_format(document))
     for path in (["envs"], ["run", "envs"]):
         entries = _node_at(root, path)
         for index, entry in enumerate(entries.value if entries is not None and entries.tag.endswith(":seq") else []):
@@ -58,6 +58,17 @@ def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | No
                      entry.start_mark.line + 1, build_env)
     result.options = (document.get("deploy") or {}).get("options") or document.get("options") or {}
     return result
+
+
+def _invocation_format(document: dict) -> str | None:
+    """``invocation.format`` of a func.yaml before specVersion 0.35, as func's migration
+    (migrateFromInvokeStructure) carries it into ``invoke``: any format but ``http``."""
+    numbers = re.findall(r"\d+", str(document.get("specVersion") or ""))[:3]
+    if numbers and tuple(int(n) for n in numbers) >= (0, 35):
+        return None
+    invocation = document.get("invocation")
+    form = invocation.get("format") if isinstance(invocation, dict) else None
+    return form if form and form != "http" else None
 
 
 def _parse(app_dir: Path):

@@ -154,3 +154,20 @@ def test_env_values_are_the_text_written_as_func_reads_them(tmp_path):
 def test_values_that_do_not_fit_their_tag_are_yaml_errors(tmp_path, text):
     with pytest.raises(BuildpackError, match=r"func.yaml is not valid YAML at line 1"):
         load(tmp_path, text)
+
+
+@pytest.mark.parametrize("text, invoke", [
+    pytest.param("specVersion: 0.34.0\ninvocation:\n  format: cloudevent\n", "cloudevent", id="0.34-cloudevent"),
+    pytest.param("invocation: {format: cloudevent}\n", "cloudevent", id="no-specversion"),
+    pytest.param("specVersion: 0.25.0\ninvocation:\n  format: http\n", None, id="0.25-http-is-the-default"),
+    pytest.param("specVersion: 0.35.0\ninvocation:\n  format: cloudevent\n", None, id="0.35-ignores-invocation"),
+    pytest.param("specVersion: 0.36.0\ninvoke: cloudevent\n", "cloudevent", id="0.36-invoke"),
+])
+def test_invoke_of_every_spec_version(tmp_path, text, invoke):
+    assert load(tmp_path, "runtime: python\n" + text).invoke == invoke
+
+
+def test_unknown_invocation_format_names_the_field(tmp_path):
+    with pytest.raises(BuildpackError) as error:
+        load(tmp_path, "runtime: python\nspecVersion: 0.30.0\ninvocation:\n  format: carrier-pigeon\n")
+    assert "invocation.format (line 4)" in str(error.value)

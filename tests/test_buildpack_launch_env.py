@@ -69,3 +69,26 @@ def test_launch_env_as_func_and_paketo_mean_it(lifecycle, tmp_path):
         }
     finally:
         built.cleanup()
+
+
+def test_pre_0_35_invocation_format_serves_cloudevents(lifecycle, tmp_path):
+    """A func.yaml func wrote before specVersion 0.35 (invocation.format) builds the CloudEvent variant."""
+    import json
+    import shutil
+
+    from conftest import ROOT
+    from test_lifecycle_e2e import KNATIVE_CURL, curl
+
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "samples" / "knative-cloudevent", app)
+    (app / "func.yaml").write_text("specVersion: 0.34.0\nname: knative-echo-event\nruntime: python\n"
+                                   "invocation:\n  format: cloudevent\n")
+    built = Built(lifecycle, app)
+    try:
+        assert built.result.returncode == 0, built.result.stdout
+        assert (built.layers / "function-env" / "env.launch" / "FUNC_INVOKE.default").read_text() == "cloudevent"
+        head, body = curl(built.launch(), "-X", "POST", *KNATIVE_CURL)
+        assert head.startswith("HTTP/1.1 200") and "application/cloudevents+json" in head
+        assert json.loads(body)["data"]["echo"] == {"message": "Hello CloudEvent!"}
+    finally:
+        built.cleanup()
