@@ -30,7 +30,7 @@ def main(argv: list[str]) -> None:
 
 
 def run_detect(ctx: Context) -> int:
-    from .detect import detect, is_poetry_project
+    from .detect import detect, has_root_requirements, is_poetry_project
 
     result = detect(ctx)
     print(f"pyfunc/python-function: {result.reason}")
@@ -40,7 +40,7 @@ def run_detect(ctx: Context) -> int:
         from .plan import build_plan
         from .tomlio import dumps
 
-        plan = build_plan(root_requirements=(ctx.app_dir / "requirements.txt").is_file(),
+        plan = build_plan(root_requirements=has_root_requirements(ctx),
                           poetry=is_poetry_project(ctx.app_dir))
         ctx.plan_path.write_text(dumps(plan), encoding="utf-8")
     return 0

@@ -65,6 +65,14 @@ def runtime_of(func_yaml) -> str:
     return match.group(1).decode("ascii") if match else ""
 
 
+def has_root_requirements(ctx: Context) -> bool:
+    """Whether Paketo pip-install would provide site-packages: every file of ``BP_PIP_REQUIREMENT``
+    (space-separated, relative to the app dir) exists, or requirements.txt when it is unset
+    (pip-install's detect.go reads the same setting)."""
+    names = ctx.raw_setting("BP_PIP_REQUIREMENT").split() or ["requirements.txt"]
+    return all((ctx.app_dir / name).is_file() for name in names)
+
+
 def is_poetry_project(app_dir) -> bool:
     path = app_dir / "pyproject.toml"
     try:

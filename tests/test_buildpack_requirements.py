@@ -185,3 +185,36 @@ def test_pyproject_of_toml_1_0_with_mixed_type_arrays_is_read(tmp_path, buildpac
 def test_pyproject_that_is_not_toml_names_the_line(tmp_path, buildpacks):
     output = refused(tmp_path / "case", buildpacks, {"pyproject.toml": '[project]\nname = = "x"\n'})
     assert "pyproject.toml is not valid TOML: Invalid value (at line 2, column 8)" in output
+
+
+# -- through the real lifecycle: a custom BP_PIP_REQUIREMENT with and without a provider -----
+
+APP = {"func.py": "import humanize\n\ndef main(body):\n    return humanize.naturalsize(len(body))\n",
+       "func.yaml": "runtime: python\n", "req/prod.txt": "humanize==4.12.3\n"}
+
+
+@pytest.mark.parametrize("with_provider", [True, False], ids=["pip-install-provider", "installed-here"])
+def test_custom_bp_pip_requirement_is_installed_once(lifecycle, tmp_path, with_provider):
+    import requests
+
+    from conftest import write_function
+    from test_lifecycle_e2e import Built
+
+    write_function(tmp_path / "app", APP)
+    group = (lifecycle.HOST_PYTHON_BP, lifecycle.SITE_PACKAGES_BP, lifecycle.BUILDPACK) if with_provider else \
+        (lifecycle.HOST_PYTHON_BP, lifecycle.BUILDPACK)
+    built = Built(lifecycle, tmp_path / "app", {"BP_PIP_REQUIREMENT": "req/prod.txt"}, buildpacks=group,
+                  optional=(lifecycle.SITE_PACKAGES_BP,))
+    try:
+        out = built.result.stdout
+        assert built.result.returncode == 0, out
+        if with_provider:
+            assert "pass: test/site-packages@0.0.1" in out and "Installed req/prod.txt" in out
+            assert "req/prod.txt installed by a provider of this group" in out
+            assert not (built.layers / "dependencies").exists()
+        else:
+            assert "Installing req/prod.txt" in out
+            assert (built.layers / "dependencies" / "packages" / "humanize").is_dir()
+        assert requests.post(built.launch(), data=b"x" * 2000).text == "2.0 kB"
+    finally:
+        built.cleanup()
