@@ -51,6 +51,7 @@ def build(ctx: Context, log: Log) -> None:
     defaults.update(function.google_defaults(ctx.setting))
     if config and config.invoke:
         defaults["FUNC_INVOKE"] = config.invoke
+    labels = funcyaml.option_labels(config.options if config else {})
     log.detail(f"Function: {shown}")
 
     source = function.source_dir(ctx.app_dir)
@@ -66,7 +67,7 @@ def build(ctx: Context, log: Log) -> None:
     _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], launch_env, source)
 
     web = WEB if source == ctx.app_dir else replace(WEB, args=("-s", str(source.relative_to(ctx.app_dir))))
-    Launch([web], funcyaml.option_labels(config.options if config else {})).write(ctx.layers_dir)
+    Launch([web], labels).write(ctx.layers_dir)
     log.step("Assigning launch processes:")
     log.detail(f"{web.type} (default): {web.shown()}")
     log.step(f"Build completed in {time.monotonic() - start:.3f}s")
@@ -142,7 +143,7 @@ def _requirement_sources(ctx: Context, log: Log, source: Path) -> requirements.S
     roots = requirements.root_files(ctx.setting)
     provided = {"requirements.txt": roots, "pyproject.toml": ["pyproject.toml"]}
     skip = tuple(name for marker, kind in PROVIDED if marker in entries for name in provided[kind])
-    return requirements.collect(ctx.app_dir, source, roots, skip, explicit=bool(ctx.setting("BP_PIP_REQUIREMENT")))
+    return requirements.collect(ctx.app_dir, source, roots, skip, explicit=bool((ctx.setting("BP_PIP_REQUIREMENT") or "").split()))
 
 
 def _dependencies(ctx: Context, log: Log, env: dict[str, str], sources: requirements.Sources) -> Path | None:

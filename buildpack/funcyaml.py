@@ -228,5 +228,19 @@ def option_labels(options: dict[str, Any]) -> dict[str, str]:
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if value:
-            labels[key] = json.dumps(value, sort_keys=True)
+            try:
+                labels[key] = json.dumps(_json_keys(value), sort_keys=True, allow_nan=False)
+            except ValueError:
+                raise BuildpackError(f"func.yaml options {'.'.join(path)} holds a number that is not finite (.inf or .nan)",
+                                     fix="use finite numbers in deploy.options") from None
     return labels
+
+
+def _json_keys(value: Any) -> Any:
+    """``value`` with every mapping key as text (YAML keys may be numbers or null; JSON keys are strings)."""
+    if isinstance(value, dict):
+        return {("null" if k is None else str(k).lower() if isinstance(k, bool) else str(k)): _json_keys(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_keys(item) for item in value]
+    return value

@@ -46,8 +46,7 @@ class Sources:
 
 def root_files(setting: Callable[[str], str | None]) -> list[str]:
     """The root requirements files: ``BP_PIP_REQUIREMENT`` (space-separated, relative to the app dir) or requirements.txt."""
-    value = setting("BP_PIP_REQUIREMENT")
-    names = value.split() if value else ["requirements.txt"]
+    names = (setting("BP_PIP_REQUIREMENT") or "").split() or ["requirements.txt"]
     for name in names:
         if name.startswith("-") or name.startswith("/"):
             raise BuildpackError(f"BP_PIP_REQUIREMENT names {name!r}, which is not a path inside the app directory",

@@ -124,6 +124,8 @@ def test_no_python3_on_path_says_which_buildpack_is_missing(tmp_path):
     pytest.param({"func.yaml": b"runtime: python\n\x1b\n"}, {}, "U+001B at line 2", id="control-character"),
     pytest.param({"func.yaml": b"runtime: python\nenvs:\n- name: A\n  value: '{{ env:../../etc/passwd }}'\n"}, {},
                  "is not an environment variable name", id="env-reference-not-a-name"),
+    pytest.param({"func.yaml": b"runtime: python\ndeploy:\n  options:\n    scale: {min: 1, target: .inf}\n"}, {},
+                 "func.yaml options scale holds a number that is not finite", id="infinite-option"),
     pytest.param({}, {"BP_FUNCTION": "func.ma\x00in"}, "The build setting BP_FUNCTION holds a NUL character",
                  id="nul-in-setting"),
     pytest.param({}, {"BPE_DEFAULT_X": "a\x00b"}, "BPE_DEFAULT_X holds a NUL character", id="nul-in-bpe-setting"),

@@ -171,3 +171,8 @@ def test_unknown_invocation_format_names_the_field(tmp_path):
     with pytest.raises(BuildpackError) as error:
         load(tmp_path, "runtime: python\nspecVersion: 0.30.0\ninvocation:\n  format: carrier-pigeon\n")
     assert "invocation.format (line 4)" in str(error.value)
+
+
+def test_option_labels_of_keys_that_are_not_text(tmp_path):
+    config = load(tmp_path, "runtime: python\ndeploy:\n  options:\n    scale: {1: 2, a: 3, ~: 4, false: 5}\n")
+    assert funcyaml.option_labels(config.options) == {"options-scale": '{"1": 2, "a": 3, "false": 5, "null": 4}'}

@@ -30,11 +30,15 @@ document = st.fixed_dictionaries({}, optional={
     "runtime": st.one_of(st.just("python"), text),
     "envs": st.one_of(st.lists(env_entry, max_size=4), scalar),
     "run": st.one_of(st.fixed_dictionaries({}, optional={"envs": st.lists(env_entry, max_size=4)}), scalar),
-    "deploy": st.fixed_dictionaries({}, optional={"options": st.dictionaries(text, scalar, max_size=3)}),
+    "deploy": st.fixed_dictionaries({}, optional={"options": st.dictionaries(
+        st.one_of(st.sampled_from(["scale", "resources"]), text),
+        st.one_of(scalar, st.dictionaries(st.one_of(text, st.integers(), st.none()),
+                                          st.one_of(scalar, st.floats(), st.dictionaries(text, st.floats(), max_size=2)),
+                                          max_size=3)), max_size=3)}),
     "invoke": st.one_of(st.sampled_from(["http", "cloudevent"]), text),
 })
 raw_yaml = st.one_of(
-    document.map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode("utf-8")),
+    document.map(lambda d: yaml.safe_dump(d, allow_unicode=True, sort_keys=False).encode("utf-8")),
     st.binary(max_size=300),
     st.sampled_from([
         b"a: &a [1, 2]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\nruntime: python\n",
@@ -168,6 +172,8 @@ def func_yaml(content: bytes | None) -> dict:
 @example(tree={**TREE, "requirements.txt": ("bytes", b"-r ../outside/secret.yaml\n")}, env_files={})  # shown by pip
 @example(tree={**TREE, "pyproject.toml": ("bytes", b'[project]\ndependencies = ["--target=/x"]\n')}, env_files={})  # a pip option
 @example(tree={**TREE, "func.yaml": ("huge", b"")}, env_files={})  # read whole before the size check
+@example(tree=func_yaml(b"runtime: python\ndeploy:\n  options:\n    scale: {1: 2, a: 3}\n"), env_files={})  # TypeError in labels
+@example(tree=func_yaml(b"options:\n  resources:\n    limits: {memory: .inf}\n"), env_files={})  # Infinity is no JSON
 @example(tree={**TREE, "func.yaml": ("bytes", b"runtime: python\n"), "pyproject.toml": ("huge", b"")},
          env_files={})  # detect read a 3 GiB pyproject.toml whole looking for [tool.poetry]
 def test_any_app_tree_func_yaml_and_settings(tmp_path, no_wheel_buildpack, tree, env_files):
