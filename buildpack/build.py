@@ -40,7 +40,7 @@ WEB = Process("web", ("python", "-m", "pyfunc", "start"), default=True)
 def build(ctx: Context, log: Log) -> None:
     start = time.monotonic()
     log.title(NAME, _version(ctx))
-    env = {**ctx.env, **{name: value for name in pip.SETTINGS if (value := ctx.setting(name))}}
+    env = pip.environment(ctx.env, ctx.setting)
 
     log.step("Resolving function")
     config = funcyaml.load(ctx.app_dir, ctx.setting)

@@ -16,6 +16,8 @@ BUILD_ERROR = 1
 
 
 def main(argv: list[str]) -> None:
+    # Names and values from the platform may hold bytes that are not UTF-8: show them escaped.
+    sys.stdout.reconfigure(errors="backslashreplace")
     phase, args = (argv[0], argv[1:]) if argv else ("", [])
     if phase == "detect":
         code = run_detect(Context.for_detect(args))

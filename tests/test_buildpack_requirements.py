@@ -218,3 +218,28 @@ def test_custom_bp_pip_requirement_is_installed_once(lifecycle, tmp_path, with_p
         assert requests.post(built.launch(), data=b"x" * 2000).text == "2.0 kB"
     finally:
         built.cleanup()
+
+
+def test_pip_variables_of_the_platform_env_never_reach_pip(lifecycle, tmp_path):
+    """The lifecycle puts every build setting in bin/build's environment; pip reads PIP_* there
+    as options, so only the documented PIP_* settings are passed on."""
+    import tempfile
+
+    from conftest import write_function
+    from test_lifecycle_e2e import Built
+
+    escape = Path(tempfile.mkdtemp(prefix="pyfunc-escape-"))
+    escape.chmod(0o777)  # writable by the build user: pip could write here if it were told to
+    (escape / "pip.conf").write_text(f"[install]\ntarget = {escape}/conf-target\n")
+    (escape / "pip.conf").chmod(0o644)
+    write_function(tmp_path / "app", {**APP, "requirements.txt": "humanize==4.12.3\n"})
+    settings = {"PIP_LOG": f"{escape}/pip.log", "PIP_TARGET": f"{escape}/target", "PIP_SRC": f"{escape}/src",
+                "PIP_CONFIG_FILE": f"{escape}/pip.conf", "PIP_PREFIX": f"{escape}/prefix"}
+    built = Built(lifecycle, tmp_path / "app", settings)
+    try:
+        assert built.result.returncode == 0, built.result.stdout
+        assert (built.layers / "dependencies" / "packages" / "humanize").is_dir()
+        assert sorted(p.name for p in escape.iterdir()) == ["pip.conf"], "pip wrote outside the layers"
+    finally:
+        built.cleanup()
+        shutil.rmtree(escape, ignore_errors=True)
