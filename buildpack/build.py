@@ -6,10 +6,13 @@ Layers (seed python-function-buildpack, "Behaviour"):
 |---------------|---------------------|--------------------------------------------------------|
 | invoker       | launch, cache       | pyfunc and its dependencies, on PYTHONPATH (appended)  |
 | dependencies  | launch, cache       | the app's requirements.txt, on PYTHONPATH (prepended)  |
-| function-env  | launch              | func.yaml envs and the resolved function, as defaults  |
+| function-env  | launch              | func.yaml envs and the resolved function (defaults),   |
+|               |                     | BPE_* settings; exec.d for names holding '.'           |
 | validation    | build               | the report of ``python -m pyfunc check`` (every build) |
 
-Sources of the app and both package layers are precompiled to hash-checked ``.pyc`` so the
+All configuration (func.yaml, settings, requirement sources, launch env) is read and checked
+before anything is installed, so bad input fails fast with a BuildpackError. Sources of the
+app and both package layers are precompiled to hash-checked ``.pyc`` so the
 image runs read-only, under any uid, without Python writing bytecode.
 """
 
