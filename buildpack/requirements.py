@@ -98,6 +98,7 @@ def _check_file(app_dir: Path, path: Path, shown: str, digest, seen: set[Path]) 
     for number, line in _logical_lines(data.decode("utf-8", errors="replace")):
         target = _included(line)
         if target is None:
+            _check_local_path(app_dir, line, f"{shown} line {number}")
             continue
         where = f"{shown} line {number}"
         if not target:
@@ -114,6 +115,32 @@ def _check_file(app_dir: Path, path: Path, shown: str, digest, seen: set[Path]) 
             raise BuildpackError(f"{where} includes {target!r}, which is neither a file nor an http(s) URL",
                                  fix="include files by their path relative to the requirements file")
         _check_file(app_dir, real.parent / target, f"{target} (included by {where})", digest, seen)
+
+
+def _check_local_path(app_dir: Path, line: str, where: str) -> None:
+    """A requirement installed from a local path (``./pkg``, ``-e ../pkg``, ``name @ file:///x``)
+    must lie inside the app dir (pip resolves it from the app dir, its working directory)."""
+    words = line.split()
+    if words and words[0] in ("-e", "--editable") and len(words) > 1:
+        words = words[1:]
+    elif words and words[0].startswith("--editable="):
+        words = [words[0].split("=", 1)[1], *words[1:]]
+    if not words:
+        return
+    first = words[0]
+    if "@" in words[1:2] and len(words) > 2:
+        first = words[2]
+    elif "@" in first and not first.startswith(("/", ".", "file:")):
+        first = first.split("@", 1)[1].strip() or (words[1] if len(words) > 1 else "")
+    if first.lower().startswith("file:"):
+        path = unquote(urlparse(first).path)
+    elif first.startswith(("/", "./", "../")) or first in (".", ".."):
+        path = first.split("[", 1)[0].split(";", 1)[0]
+    else:
+        return
+    if not appfiles.inside(app_dir, app_dir / path):
+        raise BuildpackError(f"{where} installs from {path}, which is outside the app directory",
+                             fix="vendor the package inside the app directory and name it by a path there")
 
 
 def _included(line: str) -> str | None:

@@ -56,7 +56,7 @@ SECRET = b"SECRET-CONTENT-9c2e"
 requirement_line = st.one_of(st.sampled_from([
     "humanize", "-r ../outside/secret.yaml", "-c /etc/passwd", "--target=/x", "-r sub.txt", "-r requirements.txt",
     "--requirement=file:///etc/hostname", "-r ${HOME}/x", "-r", "--constr ../outside/secret.yaml", "-e .", "é==1",
-    "--log=/tmp/pyfunc-escape.log", "x \\", "-r fifo.txt"]), st.text(max_size=30))
+    "--log=/tmp/pyfunc-escape.log", "x \\", "-r fifo.txt", "-e ../outside", "x @ file:///etc", "/etc/passwd", "./pkg"]), st.text(max_size=30))
 requirements = st.lists(requirement_line, max_size=4).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass"))
 dependency = st.one_of(st.sampled_from(["humanize>=4", "--target=/x", "--no-index", "-r/etc/passwd", "x @ file:///etc",
                                         "requests[socks]==2.0; python_version>'3'", ""]), st.text(max_size=20))

@@ -151,6 +151,10 @@ def link_outside(name):
     pytest.param({"requirements.txt": "-r${HOME}/x.txt\n"}, None, "a path built from an environment variable", id="include-env"),
     pytest.param({"requirements.txt": "-r ftp://example.invalid/x.txt\n"}, None, "neither a file nor an http(s) URL",
                  id="include-other-scheme"),
+    pytest.param({"requirements.txt": "humanize\n-e ../outside\n"}, None,
+                 "requirements.txt line 2 installs from ../outside, which is outside the app directory", id="editable-outside"),
+    pytest.param({"requirements.txt": "evil @ file:///etc\n"}, None, "installs from /etc, which is outside", id="file-url-outside"),
+    pytest.param({"requirements.txt": "/etc/passwd\n"}, None, "installs from /etc/passwd, which is outside", id="path-outside"),
 ])
 def test_requirement_file_that_is_not_a_regular_file_in_the_app(tmp_path, buildpacks, files, prepare, message):
     output = refused(tmp_path / "case", buildpacks, files, prepare=prepare)
@@ -167,7 +171,7 @@ def test_requirements_txt_that_is_a_device(tmp_path, buildpacks):
 
 
 def test_includes_inside_the_app_and_include_cycles_pass(tmp_path, buildpacks):
-    files = {"requirements.txt": "-r base.txt  # shared pins\n--requirement sub/dev.txt\n",
+    files = {"requirements.txt": "-r base.txt  # shared pins\n--requirement sub/dev.txt\n./vendored[extra]\n-e .\n",
              "base.txt": "humanize\n-r requirements.txt\n", "sub/dev.txt": "-c ../base.txt\n"}
     code, output = build(tmp_path / "case", buildpacks["no-wheel"], files,
                          prepare=lambda app, outside: (app / "linked.txt").symlink_to(app / "base.txt"))
