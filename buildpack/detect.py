@@ -70,7 +70,10 @@ def has_root_requirements(ctx: Context) -> bool:
     (space-separated, relative to the app dir) exists, or requirements.txt when it is unset
     (pip-install's detect.go reads the same setting)."""
     names = ctx.raw_setting("BP_PIP_REQUIREMENT").split() or ["requirements.txt"]
-    return all((ctx.app_dir / name).is_file() for name in names)
+    try:
+        return all((ctx.app_dir / name).is_file() for name in names)
+    except (OSError, ValueError):  # a name too long for the file system, or holding NUL: no such file
+        return False
 
 
 def is_poetry_project(app_dir) -> bool:

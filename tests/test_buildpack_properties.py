@@ -174,6 +174,7 @@ def func_yaml(content: bytes | None) -> dict:
 @example(tree={**TREE, "func.yaml": ("huge", b"")}, env_files={})  # read whole before the size check
 @example(tree=func_yaml(b"runtime: python\ndeploy:\n  options:\n    scale: {1: 2, a: 3}\n"), env_files={})  # TypeError in labels
 @example(tree=func_yaml(b"options:\n  resources:\n    limits: {memory: .inf}\n"), env_files={})  # Infinity is no JSON
+@example(tree=func_yaml(b"runtime: python\n"), env_files={"BP_PIP_REQUIREMENT": b"x" * 300})  # ENAMETOOLONG in detect
 @example(tree={**TREE, "func.yaml": ("bytes", b"runtime: python\n"), "pyproject.toml": ("huge", b"")},
          env_files={})  # detect read a 3 GiB pyproject.toml whole looking for [tool.poetry]
 def test_any_app_tree_func_yaml_and_settings(tmp_path, no_wheel_buildpack, tree, env_files):
