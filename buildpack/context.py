@@ -82,7 +82,7 @@ class Context:
             entries = loads(self.plan_path.read_text(encoding="utf-8")).get("entries", [])
         except (OSError, ValueError):
             return []
-        return [entry.get("name", "") for entry in entries if isinstance(entry, dict)]
+        return [str(entry.get("name", "")) for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
 
     def platform_env_names(self) -> list[str]:
         """Names of every user setting in ``<platform>/env/``."""

@@ -56,7 +56,8 @@ SECRET = b"SECRET-CONTENT-9c2e"
 requirement_line = st.one_of(st.sampled_from([
     "humanize", "-r ../outside/secret.yaml", "-c /etc/passwd", "--target=/x", "-r sub.txt", "-r requirements.txt",
     "--requirement=file:///etc/hostname", "-r ${HOME}/x", "-r", "--constr ../outside/secret.yaml", "-e .", "é==1",
-    "--log=/tmp/pyfunc-escape.log", "x \\", "-r fifo.txt", "-e ../outside", "x @ file:///etc", "/etc/passwd", "./pkg"]), st.text(max_size=30))
+    "--log=/tmp/pyfunc-escape.log", "x \\", "-r fifo.txt", "-e ../outside", "x @ file:///etc", "/etc/passwd",
+    "./pkg"]), st.text(max_size=30))
 requirements = st.lists(requirement_line, max_size=4).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass"))
 dependency = st.one_of(st.sampled_from(["humanize>=4", "--target=/x", "--no-index", "-r/etc/passwd", "x @ file:///etc",
                                         "requests[socks]==2.0; python_version>'3'", ""]), st.text(max_size=20))
@@ -75,7 +76,7 @@ def entry(content):
 
 
 app_tree = st.fixed_dictionaries({
-    "func.yaml": entry(st.one_of(raw_yaml)),
+    "func.yaml": entry(raw_yaml),
     "requirements.txt": entry(requirements),
     "pyproject.toml": entry(pyproject),
     "sub.txt": entry(requirements),
