@@ -56,7 +56,9 @@ def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | No
             where = f"{'.'.join(path)}[{index}]"
             _add_env(result, _text(_node_at(entry, ["name"])), _text(_node_at(entry, ["value"])), where,
                      entry.start_mark.line + 1, build_env)
-    result.options = (document.get("deploy") or {}).get("options") or document.get("options") or {}
+    result.options = dict((document.get("deploy") or {}).get("options") or document.get("options") or {})
+    if document.get("scale"):  # specVersion 0.38 moved scale to the top level (func's migrateScaleToTopLevel)
+        result.options["scale"] = document["scale"]
     return result
 
 

@@ -176,3 +176,19 @@ def test_unknown_invocation_format_names_the_field(tmp_path):
 def test_option_labels_of_keys_that_are_not_text(tmp_path):
     config = load(tmp_path, "runtime: python\ndeploy:\n  options:\n    scale: {1: 2, a: 3, ~: 4, false: 5}\n")
     assert funcyaml.option_labels(config.options) == {"options-scale": '{"1": 2, "a": 3, "false": 5, "null": 4}'}
+
+
+def test_top_level_scale_of_specversion_0_38(tmp_path):
+    config = load(tmp_path, """
+        specVersion: 0.38.0
+        runtime: python
+        scale: {min: 1, max: 4, kpa: {metric: rps, target: 50}}
+        deploy:
+          options:
+            resources: {limits: {memory: 128Mi}}
+    """)
+    labels = funcyaml.option_labels(config.options)
+    assert labels["options-scale"] == '{"kpa": {"metric": "rps", "target": 50}, "max": 4, "min": 1}'
+    assert labels["options-resources-limits"] == '{"memory": "128Mi"}'
+    with pytest.raises(BuildpackError, match=r"scale.min \(line 3\)"):
+        load(tmp_path, "runtime: python\nspecVersion: 0.38.0\nscale: {min: lots}\n")

@@ -92,3 +92,22 @@ def test_pre_0_35_invocation_format_serves_cloudevents(lifecycle, tmp_path):
         assert json.loads(body)["data"]["echo"] == {"message": "Hello CloudEvent!"}
     finally:
         built.cleanup()
+
+
+def test_specversion_0_38_top_level_scale_becomes_the_scale_label(lifecycle, tmp_path):
+    import json
+    import shutil
+
+    from conftest import ROOT
+    from test_lifecycle_e2e import toml
+
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "samples" / "http", app)
+    (app / "func.yaml").write_text("specVersion: 0.38.0\nname: scaled\nruntime: python\nscale:\n  min: 1\n  max: 4\n")
+    built = Built(lifecycle, app)
+    try:
+        assert built.result.returncode == 0, built.result.stdout
+        labels = {label["key"]: label["value"] for label in toml.loads((built.layers / "launch.toml").read_text())["labels"]}
+        assert json.loads(labels["options-scale"]) == {"min": 1, "max": 4}
+    finally:
+        built.cleanup()
