@@ -6,10 +6,13 @@ Layers (seed python-function-buildpack, "Behaviour"):
 |---------------|---------------------|--------------------------------------------------------|
 | invoker       | launch, cache       | pyfunc and its dependencies, on PYTHONPATH (appended)  |
 | dependencies  | launch, cache       | the app's requirements.txt, on PYTHONPATH (prepended)  |
-| function-env  | launch              | func.yaml envs and the resolved function, as defaults  |
+| function-env  | launch              | func.yaml envs and the resolved function (defaults),   |
+|               |                     | BPE_* settings; exec.d for names holding '.'           |
 | validation    | build               | the report of ``python -m pyfunc check`` (every build) |
 
-Sources of the app and both package layers are precompiled to hash-checked ``.pyc`` so the
+All configuration (func.yaml, settings, requirement sources, launch env) is read and checked
+before anything is installed, so bad input fails fast with a BuildpackError. Sources of the
+app and both package layers are precompiled to hash-checked ``.pyc`` so the
 image runs read-only, under any uid, without Python writing bytecode.
 """
 
@@ -25,10 +28,11 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from . import func_layout, funcyaml, function, parliament, pip, sbom
+from . import func_layout, funcyaml, function, parliament, pip, requirements, sbom
 from .context import Context
 from .errors import BuildpackError
 from .launch import Launch, Process
+from .launchenv import LaunchEnv
 from .layers import Layer, LayerEnv, Types
 from .log import Log
 
@@ -39,7 +43,7 @@ WEB = Process("web", ("python", "-m", "pyfunc", "start"), default=True)
 def build(ctx: Context, log: Log) -> None:
     start = time.monotonic()
     log.title(NAME, _version(ctx))
-    env = {**ctx.env, **{name: value for name in pip.SETTINGS if (value := ctx.setting(name))}}
+    env = pip.environment(ctx.env, ctx.setting)
 
     log.step("Resolving function")
     config = funcyaml.load(ctx.app_dir, ctx.setting)
@@ -50,31 +54,35 @@ def build(ctx: Context, log: Log) -> None:
     defaults.update(function.google_defaults(ctx.setting))
     if config and config.invoke:
         defaults["FUNC_INVOKE"] = config.invoke
+    labels = funcyaml.option_labels(config.options if config else {})
     log.detail(f"Function: {shown}")
 
-    layout = func_layout.recognise(ctx.app_dir, _project_dependencies)
+    layout = func_layout.recognise(
+        ctx.app_dir, lambda path: requirements.project_dependencies(ctx.app_dir, path, str(path.relative_to(ctx.app_dir))))
     source = layout.source if layout else ctx.app_dir
     if layout:
         log.detail(f"Function source: {source.relative_to(ctx.app_dir)}/ (the layout func build makes; "
                    f"its glue project, {layout.reference}, is func's runtime, which pyfunc replaces: not installed)")
 
+    sources = _requirement_sources(ctx, log, source, glue=layout is not None)
+    launch_env = LaunchEnv.plan(ctx, {**envs, **defaults})
+
     invoker = _invoker(ctx, log, env)
-    dependencies = _dependencies(ctx, log, env, source, glue=layout is not None)
-    launch_env = {**envs, **defaults}
-    overrides = _function_env(ctx, log, launch_env)
-    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], {**launch_env, **overrides}, source)
+    dependencies = _dependencies(ctx, log, env, sources)
+    launch_env.write(ctx, log)
+    _validate(ctx, log, env, [p for p in (dependencies, invoker) if p], launch_env, source)
 
     web = WEB if source == ctx.app_dir else replace(WEB, args=("-s", str(source.relative_to(ctx.app_dir))))
-    Launch([web], funcyaml.option_labels(config.options if config else {})).write(ctx.layers_dir)
+    Launch([web], labels).write(ctx.layers_dir)
     log.step("Assigning launch processes:")
     log.detail(f"{web.type} (default): {web.shown()}")
     log.step(f"Build completed in {time.monotonic() - start:.3f}s")
 
 
 def _version(ctx: Context) -> str:
-    import toml
+    from .tomlio import loads
 
-    return toml.loads((ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8"))["buildpack"]["version"]
+    return loads((ctx.buildpack_dir / "buildpack.toml").read_text(encoding="utf-8"))["buildpack"]["version"]
 
 
 def _invoker(ctx: Context, log: Log, env: dict[str, str]) -> Path:
@@ -131,120 +139,51 @@ def _invoker_wheel(ctx: Context) -> Path:
     return wheels[-1]
 
 
-#: Where each style declares dependencies: root and handler-template requirements files.
-REQUIREMENT_FILES = ("requirements.txt", "function/requirements.txt")
 #: The plan marker of an alternative with a Paketo provider, and the source it installs.
 PROVIDED = (("pyfunc-site-packages", "requirements.txt"), ("pyfunc-poetry-venv", "pyproject.toml"))
 
 
-def _requirements(app_dir: Path, source: Path, skip: tuple[str, ...] = (), glue: bool = False
-                  ) -> tuple[list[str], list[str], str]:
-    """pip arguments, the names of the sources, and a digest of their content (the layer key).
+def _requirement_sources(ctx: Context, log: Log, source: Path, glue: bool = False) -> requirements.Sources:
+    """Every requirement source of the app, checked before anything is installed.
 
-    Sources are looked for in the app dir and the function's dir; with ``glue`` (func's
-    ``fn/`` layout, ``func_layout``) the app dir holds func's glue and only the function's
-    dir counts. Names in ``skip`` are installed by another buildpack.
+    detect's plan marks which alternative the lifecycle took (see plan.build_plan): what a
+    provider of the group installs is skipped here. With ``glue`` (func's ``fn/`` layout,
+    ``func_layout``) the app dir holds func's glue project and only the function's dir counts.
     """
-    args: list[str] = []
-    names: list[str] = []
-    digest = hashlib.sha256()
-    for directory in dict.fromkeys((source,) if glue else (app_dir, source)):
-        prefix = "" if directory == app_dir else f"{directory.relative_to(app_dir)}/"
-        for name in REQUIREMENT_FILES:
-            path = directory / name
-            if path.is_file() and prefix + name not in skip:
-                args += ["-r", str(path)]
-                names.append(prefix + name)
-                digest.update((prefix + name).encode() + b"\0" + path.read_bytes() + b"\0")
-        dependencies = [] if prefix + "pyproject.toml" in skip else _project_dependencies(directory / "pyproject.toml")
-        if dependencies:
-            args += dependencies
-            names.append(f"{prefix}pyproject.toml [project].dependencies")
-            digest.update(prefix.encode() + b"pyproject\0" + "\n".join(dependencies).encode())
-    return args, names, digest.hexdigest()
-
-
-def _project_dependencies(path: Path) -> list[str]:
-    """``[project].dependencies`` of pyproject.toml (the Knative template declares them there)."""
-    if not path.is_file():
-        return []
-    import toml
-
-    try:
-        document = toml.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BuildpackError(f"pyproject.toml is not valid TOML: {exc}", fix="correct pyproject.toml") from None
-    dependencies = (document.get("project") or {}).get("dependencies") or []
-    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
-        raise BuildpackError("pyproject.toml [project].dependencies must be a list of requirement strings",
-                             fix='write it as dependencies = ["httpx>=0.27", ...]')
-    return dependencies
-
-
-def _dependencies(ctx: Context, log: Log, env: dict[str, str], source: Path, glue: bool = False) -> Path | None:
-    """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
     entries = ctx.plan_entries()
     log.debug(f"Buildpack plan entries: {', '.join(entries) or 'none'}")
-    # detect's plan marks which alternative the lifecycle took (see plan.build_plan).
-    skip = tuple(name for marker, name in PROVIDED if marker in entries)
-    args, names, digest = _requirements(ctx.app_dir, source, skip, glue)
-    if not names:
+    roots = requirements.root_files(ctx.setting)
+    provided = {"requirements.txt": roots, "pyproject.toml": ["pyproject.toml"]}
+    skip = tuple(name for marker, kind in PROVIDED if marker in entries for name in provided[kind])
+    return requirements.collect(ctx.app_dir, source, roots, skip, glue=glue,
+                                explicit=bool((ctx.setting("BP_PIP_REQUIREMENT") or "").split()))
+
+
+def _dependencies(ctx: Context, log: Log, env: dict[str, str], sources: requirements.Sources) -> Path | None:
+    """The dependencies layer: every requirement source of the app, keyed by their content and Python."""
+    if not sources.names:
         log.step("Installing dependencies")
-        if skip:
-            log.detail(f"{' and '.join(skip)} installed by a provider of this group (Paketo pip-install or poetry-install): skipping")
+        if sources.skipped:
+            log.detail(f"{' and '.join(sources.skipped)} installed by a provider of this group "
+                       "(Paketo pip-install or poetry-install): skipping")
         else:
             log.detail("No requirements.txt, function/requirements.txt or pyproject.toml dependencies: skipping")
         return None
-    extra = parliament.pins(args)
+    extra = parliament.pins(sources.args)
     if extra:
         log.detail(f"parliament-functions with cloudevents unconstrained: adding {' '.join(extra)} "
                    "(parliament imports the cloudevents 1.x API), as func does for parliament-era functions")
-    return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": digest},
-                           args + extra, ", ".join(names), first_on_path=True)
+    return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies", {"requirements-sha256": sources.digest},
+                           sources.args + extra, ", ".join(sources.names), first_on_path=True)
 
 
-def _function_env(ctx: Context, log: Log, launch_env: dict[str, str]) -> dict[str, str]:
-    """The function-env layer: every env as a launch default, so deploy-time env still overrides.
-
-    Also the platform's ``BPE_*`` settings, as Paketo's environment-variables buildpack
-    reads them (func sets ``BPE_DEFAULT_LISTEN_ADDRESS``): ``BPE_DEFAULT_NAME`` → default,
-    ``BPE_OVERRIDE_NAME`` and ``BPE_NAME`` → override. Returns the overrides.
-    """
-    defaults = dict(launch_env)
-    overrides: dict[str, str] = {}
-    for setting in ctx.platform_env_names():
-        if not setting.startswith("BPE_"):
-            continue
-        value = ctx.setting(setting) or ""
-        for prefix, target in (("BPE_DEFAULT_", defaults), ("BPE_OVERRIDE_", overrides), ("BPE_", overrides)):
-            if setting.startswith(prefix) and len(setting) > len(prefix):
-                target[setting[len(prefix):]] = value
-                break
-    layer = Layer(ctx.layers_dir, "function-env", Types(launch=True))
-    layer.reset()
-    env = LayerEnv()
-    for name, value in defaults.items():
-        env.default(name, value)
-    for name, value in overrides.items():
-        env.override(name, value)
-    layer.commit({}, env)
-    log.step("Configuring launch environment")
-    for name in defaults:
-        log.detail(f"{name} (default)")
-    for name in overrides:
-        log.detail(f"{name} (override)")
-    if not defaults and not overrides:
-        log.detail("No function envs")
-    return overrides
-
-
-def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: dict[str, str],
+def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: LaunchEnv,
               source: Path) -> None:
     """The validation layer: import the function as the image will (``python -m pyfunc check``)."""
     layer = Layer(ctx.layers_dir, "validation", Types(build=True))
     layer.reset()
     check_env = {k: v for k, v in env.items() if k not in ("BP_FUNCTION", "PYTHONPATH")}
-    check_env.update(launch_env)
+    check_env = launch_env.apply(check_env)
     # Our layers first; then what earlier buildpacks put on the path (a site-packages provider).
     check_env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), *filter(None, [env.get("PYTHONPATH")])])
     check_env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -16,6 +16,8 @@ BUILD_ERROR = 1
 
 
 def main(argv: list[str]) -> None:
+    # Names and values from the platform may hold bytes that are not UTF-8: show them escaped.
+    sys.stdout.reconfigure(errors="backslashreplace")
     phase, args = (argv[0], argv[1:]) if argv else ("", [])
     if phase == "detect":
         code = run_detect(Context.for_detect(args))
@@ -30,20 +32,19 @@ def main(argv: list[str]) -> None:
 
 
 def run_detect(ctx: Context) -> int:
-    from .detect import detect, is_poetry_project
+    from .detect import detect, has_root_requirements, is_poetry_project
 
     result = detect(ctx)
     print(f"pyfunc/python-function: {result.reason}")
     if not result.passed:
         return DETECT_FAIL
     if ctx.plan_path is not None:
-        import toml
-
         from .plan import build_plan
+        from .tomlio import dumps
 
-        plan = build_plan(root_requirements=(ctx.app_dir / "requirements.txt").is_file(),
+        plan = build_plan(root_requirements=has_root_requirements(ctx),
                           poetry=is_poetry_project(ctx.app_dir))
-        ctx.plan_path.write_text(toml.dumps(plan), encoding="utf-8")
+        ctx.plan_path.write_text(dumps(plan), encoding="utf-8")
     return 0
 
 
@@ -51,7 +52,7 @@ def run_build(ctx: Context) -> int:
     from .build import build
     from .log import Log
 
-    log = Log(ctx.setting("BP_LOG_LEVEL"))
+    log = Log(ctx.raw_setting("BP_LOG_LEVEL"))
     try:
         build(ctx, log)
     except OSError as exc:  # e.g. an unreadable app file or a full disk: say which file
@@ -59,6 +60,14 @@ def run_build(ctx: Context) -> int:
                                fix="check the file's permissions and the disk space of the build")
     except BuildpackError as exc:
         error = exc
+    except Exception as exc:  # a defect of the buildpack: still one clear message, never a bare traceback
+        if log.debug_on:
+            import traceback
+
+            traceback.print_exc(file=sys.stdout)
+        error = BuildpackError(f"The buildpack failed unexpectedly ({type(exc).__name__}: {exc})",
+                               detail="this is a defect of pyfunc/python-function, not of your app",
+                               fix="report it with the build log (BP_LOG_LEVEL=DEBUG shows where it happened)")
     else:
         return 0
     print("", file=sys.stderr)

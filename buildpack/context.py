@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from .errors import BuildpackError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -45,28 +47,42 @@ class Context:
     def setting(self, name: str) -> str | None:
         """A user setting: ``<platform>/env/NAME`` (verbatim) if present, else the process env.
 
-        Empty values count as unset. ``name`` must be a plain file name.
+        Empty values count as unset; a name that is no plain file name is unset. Raises
+        BuildpackError for a value holding NUL (no environment variable can carry it).
         """
+        value = self.raw_setting(name)
+        if value and "\0" in value:
+            raise BuildpackError(f"The build setting {name} holds a NUL character, which no environment variable can carry",
+                                 fix=f"set {name} without it (pack build --env {name}=...)")
+        return value or None
+
+    def is_set(self, name: str) -> bool:
+        """Whether a setting has a non-empty value (whatever it holds; detect's question)."""
+        return bool(self.raw_setting(name))
+
+    def raw_setting(self, name: str) -> str:
+        """The setting's text as given, '' when unset (see ``setting``)."""
+        if not name or name in (".", "..") or any(c in name for c in "/\0"):
+            return ""
         path = self.platform_dir / "env" / name
         try:
-            value = path.read_text(encoding="utf-8", errors="surrogateescape")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            value = self.env.get(name, "")
+            if path.is_file():  # a regular file (not a FIFO): the platform writes one per setting
+                return path.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError:
-            value = ""
-        return value or None
+            return ""
+        return self.env.get(name, "")
 
     def plan_entries(self) -> list[str]:
         """Names of the buildpack plan entries given to build (``[[entries]] name = ...``)."""
         if self.plan_path is None or not self.plan_path.is_file():
             return []
-        import toml
+        from .tomlio import loads
 
         try:
-            entries = toml.loads(self.plan_path.read_text(encoding="utf-8")).get("entries", [])
+            entries = loads(self.plan_path.read_text(encoding="utf-8")).get("entries", [])
         except (OSError, ValueError):
             return []
-        return [entry.get("name", "") for entry in entries if isinstance(entry, dict)]
+        return [str(entry.get("name", "")) for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
 
     def platform_env_names(self) -> list[str]:
         """Names of every user setting in ``<platform>/env/``."""

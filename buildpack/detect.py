@@ -23,6 +23,9 @@ RUNTIME_LINE = re.compile(rb"""^runtime:[ \t]*["']?([A-Za-z0-9_.-]*)["']?[ \t]*(
 SOURCE_GLOBS = ("*.py", "function/*.py", "fn/*.py")
 #: A Poetry project (Paketo poetry-install provides poetry-venv for it); bin/detect-sh greps the same.
 POETRY_TABLE = re.compile(rb"^\[tool\.poetry", re.M)
+#: The largest func.yaml build reads (funcyaml.MAX_BYTES); detect reads no more of it.
+MAX_FUNC_YAML = 1024 * 1024
+MAX_PYPROJECT = 8 * 1024 * 1024
 #: Settings that name a function outright.
 FUNCTION_SETTINGS = ("BP_FUNCTION", "GOOGLE_FUNCTION_TARGET")
 
@@ -37,7 +40,7 @@ class DetectResult:
 
 def detect(ctx: Context) -> DetectResult:
     for name in FUNCTION_SETTINGS:
-        if ctx.setting(name):
+        if ctx.is_set(name):
             return DetectResult(True, f"{name} is set")
     func_yaml = ctx.app_dir / "func.yaml"
     if not func_yaml.is_file():
@@ -55,15 +58,31 @@ def detect(ctx: Context) -> DetectResult:
 def runtime_of(func_yaml) -> str:
     """The value of the first top-level ``runtime:`` line, or '' (absent, empty, unreadable)."""
     try:
-        match = RUNTIME_LINE.search(func_yaml.read_bytes())
+        with open(func_yaml, "rb") as stream:  # at most the size build accepts: never a huge file whole
+            match = RUNTIME_LINE.search(stream.read(MAX_FUNC_YAML + 1))
     except OSError:
         return ""
     return match.group(1).decode("ascii") if match else ""
 
 
-def is_poetry_project(app_dir) -> bool:
+def has_root_requirements(ctx: Context) -> bool:
+    """Whether Paketo pip-install would provide site-packages: every file of ``BP_PIP_REQUIREMENT``
+    (space-separated, relative to the app dir) exists, or requirements.txt when it is unset
+    (pip-install's detect.go reads the same setting)."""
+    names = ctx.raw_setting("BP_PIP_REQUIREMENT").split() or ["requirements.txt"]
     try:
-        return bool(POETRY_TABLE.search((app_dir / "pyproject.toml").read_bytes()))
+        return all((ctx.app_dir / name).is_file() for name in names)
+    except (OSError, ValueError):  # a name too long for the file system, or holding NUL: no such file
+        return False
+
+
+def is_poetry_project(app_dir) -> bool:
+    path = app_dir / "pyproject.toml"
+    try:
+        if not path.is_file():  # a FIFO would block
+            return False
+        with open(path, "rb") as stream:  # at most what build reads of it (requirements.MAX_BYTES)
+            return bool(POETRY_TABLE.search(stream.read(MAX_PYPROJECT + 1)))
     except OSError:
         return False
 

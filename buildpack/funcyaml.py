@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import appfiles
 from .errors import BuildpackError
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "func.yaml.schema.json"
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 _TEMPLATE = re.compile(r"^\{\{\s*(\w+)\s*:\s*([^}]*?)\s*\}\}$")
+_ENV_NAME = re.compile(r"^\w+$", re.ASCII)
 _FIX = "correct func.yaml (see https://github.com/knative/func/blob/main/docs/reference/func_yaml.md)"
 
 
@@ -37,37 +39,53 @@ class FuncYaml:
 
 
 def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | None:
-    """Parse ``app_dir/func.yaml``; None when there is none. Raises BuildpackError."""
-    path = app_dir / "func.yaml"
-    if not path.exists():
+    """Parse ``app_dir/func.yaml``; None when there is none. Raises BuildpackError.
+
+    Env names and values are the text written in the file (``yes``, ``0777`` and ``12:30``
+    stay as written), as func reads them into its string fields; an env whose value is
+    null (``value:`` or ``~``) is left out, as func leaves it out.
+    """
+    if not appfiles.exists(app_dir / "func.yaml"):
         return None
-    document, root = _parse(path)
+    document, root = _parse(app_dir)
     _validate(document, root)
-    result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke"))
-    for section, entries in (("envs", document.get("envs")), ("run.envs", (document.get("run") or {}).get("envs"))):
-        for index, entry in enumerate(entries or []):
-            _add_env(result, entry, f"{section}[{index}]", build_env)
-    result.options = (document.get("deploy") or {}).get("options") or document.get("options") or {}
+    result = FuncYaml(runtime=document.get("runtime"), invoke=document.get("invoke") or _invocation_format(document))
+    for path in (["envs"], ["run", "envs"]):
+        entries = _node_at(root, path)
+        for index, entry in enumerate(entries.value if entries is not None and entries.tag.endswith(":seq") else []):
+            where = f"{'.'.join(path)}[{index}]"
+            _add_env(result, _text(_node_at(entry, ["name"])), _text(_node_at(entry, ["value"])), where,
+                     entry.start_mark.line + 1, build_env)
+    result.options = dict((document.get("deploy") or {}).get("options") or document.get("options") or {})
+    if document.get("scale"):  # specVersion 0.38 moved scale to the top level (func's migrateScaleToTopLevel)
+        result.options["scale"] = document["scale"]
     return result
 
 
-def _parse(path: Path):
+def _invocation_format(document: dict) -> str | None:
+    """``invocation.format`` of a func.yaml before specVersion 0.35, as func's migration
+    (migrateFromInvokeStructure) carries it into ``invoke``: any format but ``http``."""
+    numbers = re.findall(r"\d+", str(document.get("specVersion") or ""))[:3]
+    if numbers and tuple(int(n) for n in numbers) >= (0, 35):
+        return None
+    invocation = document.get("invocation")
+    form = invocation.get("format") if isinstance(invocation, dict) else None
+    return form if form and form != "http" else None
+
+
+def _parse(app_dir: Path):
     import yaml
 
-    try:
-        if not path.is_file():
-            raise BuildpackError("func.yaml is not a regular file", fix="make func.yaml a file")
-        raw = path.read_bytes()[: MAX_BYTES + 1]
-    except OSError as exc:
-        raise BuildpackError(f"func.yaml cannot be read: {exc.strerror}", fix="make func.yaml a readable file") from None
-    if len(raw) > MAX_BYTES:
-        raise BuildpackError(f"func.yaml is larger than {MAX_BYTES} bytes", fix="func.yaml holds configuration only: shrink it")
+    from .yamlcore import CoreLoader
+
+    raw = appfiles.read(app_dir, app_dir / "func.yaml", MAX_BYTES, "func.yaml")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BuildpackError(f"func.yaml is not UTF-8 text (byte {exc.start})", fix="save func.yaml as UTF-8") from None
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:  # one parse: the node tree gives lines for errors, then the values are built from it
+        loader = CoreLoader(text)  # the reader already refuses control characters such as NUL
         root = loader.get_single_node()
         _check_size(root)
         document = loader.construct_document(root) if root is not None else None
@@ -75,10 +93,17 @@ def _parse(path: Path):
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise BuildpackError(f"func.yaml is not valid YAML{where}: {exc.problem or exc.context}", fix=_FIX) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise BuildpackError(f"func.yaml holds the character U+{code:04X} at line "
+                             f"{line}, which YAML does not allow", fix="remove it; write control characters in a "
+                             "double-quoted string as an escape (\\t, \\n)") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise BuildpackError(f"func.yaml is not valid YAML: {type(exc).__name__}", fix=_FIX) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if document is None:
         return {}, None
     if not isinstance(document, dict):
@@ -129,28 +154,49 @@ def _dotted(path) -> str:
 def _line_of(node, path: list) -> int:
     """1-based line of the YAML node at ``path``, or of the deepest ancestor found."""
     line = node.start_mark.line + 1 if node is not None else 0
-    for part in path:
-        child = None
-        if isinstance(part, int) and isinstance(node.value, list) and part < len(node.value) and not isinstance(node.value[part], tuple):
-            child = node.value[part]
-        elif isinstance(node.value, list):
-            for key, value in (item for item in node.value if isinstance(item, tuple)):
-                if key.value == part:
-                    child = value
+    for depth in range(1, len(path) + 1):
+        child = _node_at(node, path[:depth])
         if child is None:
             break
-        node, line = child, child.start_mark.line + 1
+        line = child.start_mark.line + 1
     return line
 
 
-def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str], str | None]) -> None:
-    name = entry.get("name")
-    value = entry.get("value")
-    value = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+def _node_at(node, path: list):
+    """The YAML node at ``path`` (keys and indexes; the last of repeated keys, as construction keeps), or None."""
+    for part in path:
+        if node is None or not isinstance(node.value, list):
+            return None
+        if isinstance(part, int):
+            items = [item for item in node.value if not isinstance(item, tuple)]
+            node = items[part] if part < len(items) else None
+        else:
+            node = next((value for key, value in reversed(node.value) if isinstance(key.value, str)
+                         and key.value == part), None) if all(isinstance(i, tuple) for i in node.value) else None
+    return node
+
+
+def _text(node) -> str | None:
+    """A scalar's text as written (escapes resolved), None for null or no node."""
+    from .yamlcore import NULL
+
+    if node is None or not isinstance(node.value, str) or node.tag == NULL:
+        return None
+    return node.value
+
+
+def _add_env(result: FuncYaml, name: str | None, value: str | None, where: str, line: int,
+             build_env: Callable[[str], str | None]) -> None:
+    if value is None:
+        result.skipped.append(f"{name or where}: the value is null; func leaves such an env out")
+        return
     template = _TEMPLATE.match(value.strip())
     if template:
         kind, reference = template.group(1), template.group(2)
         if kind == "env":
+            if not _ENV_NAME.match(reference):
+                raise BuildpackError(f"func.yaml {where}.value (line {line}) refers to {{{{ env:{reference} }}}}, which "
+                                     "is not an environment variable name", fix="use {{ env:NAME }} with letters, digits and _")
             resolved = build_env(reference)
             if resolved is None:
                 result.skipped.append(f"{name or where}: {{{{ env:{reference} }}}} is not set in the build environment")
@@ -160,7 +206,10 @@ def _add_env(result: FuncYaml, entry: dict, where: str, build_env: Callable[[str
             result.skipped.append(f"{name or where}: {{{{ {kind}:{reference} }}}} is a deploy-time reference, never baked into the image")
             return
     if not name:
-        raise BuildpackError(f"func.yaml {where} has no name", fix="give every env a name, e.g. - name: MY_VAR")
+        raise BuildpackError(f"func.yaml {where} (line {line}) has no name", fix="give every env a name, e.g. - name: MY_VAR")
+    if "\0" in value:
+        raise BuildpackError(f"func.yaml {where}.value ({name}, line {line}) holds a NUL character, which no environment "
+                             "variable can carry", fix="remove the \\0 (or \\x00) escape from the value")
     result.envs[name] = value
 
 
@@ -181,5 +230,19 @@ def option_labels(options: dict[str, Any]) -> dict[str, str]:
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if value:
-            labels[key] = json.dumps(value, sort_keys=True)
+            try:
+                labels[key] = json.dumps(_json_keys(value), sort_keys=True, allow_nan=False)
+            except ValueError:
+                raise BuildpackError(f"func.yaml options {'.'.join(path)} holds a number that is not finite (.inf or .nan)",
+                                     fix="use finite numbers in deploy.options") from None
     return labels
+
+
+def _json_keys(value: Any) -> Any:
+    """``value`` with every mapping key as text (YAML keys may be numbers or null; JSON keys are strings)."""
+    if isinstance(value, dict):
+        return {("null" if k is None else str(k).lower() if isinstance(k, bool) else str(k)): _json_keys(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_keys(item) for item in value]
+    return value

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import toml
+from .tomlio import dumps
 
 
 @dataclass(frozen=True)
@@ -38,4 +38,4 @@ class Launch:
         }
         if self.labels:
             document["labels"] = [{"key": k, "value": v} for k, v in self.labels.items()]
-        (layers_dir / "launch.toml").write_text(toml.dumps(document), encoding="utf-8")
+        (layers_dir / "launch.toml").write_text(dumps(document), encoding="utf-8")

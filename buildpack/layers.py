@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import toml
-
 from .errors import BuildpackError
+from .tomlio import dumps, loads
 
 #: Env file scopes: all phases, build only, launch only.
 SCOPES = {"all": "env", "build": "env.build", "launch": "env.launch"}
@@ -32,11 +31,16 @@ class LayerEnv:
     """An env delta: (scope, name, behaviour, value) entries, written to files in one place.
 
     Behaviours are the spec's file suffixes: ``default``, ``override``, ``prepend``,
-    ``append``; prepend/append always get a ``.delim`` file (packit does the same).
+    ``append``, ``delim``; ``prepend()``/``append()`` always get a ``.delim`` file (packit does
+    the same), ``add()`` writes exactly the one file.
     """
 
     entries: list[tuple[str, str, str, str]] = field(default_factory=list)
     delims: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, name: str, behaviour: str, value: str, scope: str = "launch") -> None:
+        """Any behaviour (``default``, ``override``, ``append``, ``prepend``, ``delim``), no implied delimiter."""
+        self.entries.append((scope, name, behaviour, value))
 
     def default(self, name: str, value: str, scope: str = "launch") -> None:
         self.entries.append((scope, name, "default", value))
@@ -85,7 +89,7 @@ class Layer:
         if not self.toml_path.is_file() or not self.path.is_dir():
             return None
         try:
-            return toml.loads(self.toml_path.read_text(encoding="utf-8")).get("metadata", {})
+            return loads(self.toml_path.read_text(encoding="utf-8")).get("metadata", {})
         except (OSError, ValueError, TypeError):
             return None
 
@@ -117,4 +121,4 @@ class Layer:
             "types": {"launch": self.types.launch, "build": self.types.build, "cache": self.types.cache},
             "metadata": metadata or {},
         }
-        self.toml_path.write_text(toml.dumps(document), encoding="utf-8")
+        self.toml_path.write_text(dumps(document), encoding="utf-8")

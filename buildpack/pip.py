@@ -14,6 +14,15 @@ from .log import Log
 SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_TRUSTED_HOST", "PIP_CERT")
 
 
+def environment(process_env: Mapping[str, str], setting) -> dict[str, str]:
+    """The environment pip runs with: the process env without any ``PIP_*`` variable (pip reads
+    each as an option: PIP_TARGET, PIP_LOG, PIP_SRC, PIP_CONFIG_FILE... would write outside the
+    layer), plus only the ``SETTINGS`` the user gave. ``setting`` reads a user setting."""
+    env = {name: value for name, value in process_env.items() if not name.upper().startswith("PIP_")}
+    env.update({name: value for name in SETTINGS if (value := setting(name))})
+    return env
+
+
 def install(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping[str, str], what: str) -> None:
     """``python3 -m pip install --target target *args``; raises BuildpackError with pip's output tail."""
     command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--no-input",

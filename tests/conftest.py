@@ -12,11 +12,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import cnb_host  # noqa: E402
+
+# Property tests: the same examples on every CI run (no randomness, no example database, so a
+# fresh clone never depends on a local .hypothesis/); random exploration on a developer's
+# machine. Every failure found is kept in the test as an explicit @example.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import toml
+try:
+    import tomllib as toml
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as toml
 
 from conftest import cnb_host, no_python_path
 
@@ -35,6 +38,15 @@ APPS = {
     "empty-platform-setting": ({"func.py": "x = 1\n"}, {"BP_FUNCTION": ""}, False),
     "plain-python-app": ({"app.py": "print(1)\n", "requirements.txt": "flask\n"}, {}, False),
     "empty": ({}, {}, False),
+    "bp-pip-requirement": ({"func.yaml": "runtime: python\n", "req/prod.txt": "x\n"},
+                           {"BP_PIP_REQUIREMENT": "req/prod.txt"}, True),
+    "bp-pip-requirement-two": ({"func.yaml": "runtime: python\n", "a.txt": "x\n", "b.txt": "y\n"},
+                               {"BP_PIP_REQUIREMENT": "a.txt b.txt"}, True),
+    "bp-pip-requirement-one-missing": ({"func.yaml": "runtime: python\n", "a.txt": "x\n", "requirements.txt": "y\n"},
+                                       {"BP_PIP_REQUIREMENT": "a.txt b.txt"}, True),
+    "bp-pip-requirement-blank": ({"func.yaml": "runtime: python\n", "requirements.txt": "y\n"},
+                                 {"BP_PIP_REQUIREMENT": " \n"}, True),
+    "bp-pip-requirement-glob": ({"func.yaml": "runtime: python\n", "a.txt": "x\n"}, {"BP_PIP_REQUIREMENT": "*.txt"}, True),
 }
 
 
@@ -112,3 +124,17 @@ def test_app_pythonpath_does_not_reach_the_buildpack(tmp_path):
     result = subprocess.run([str(BUILDPACK / "bin" / "detect")], cwd=app, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "shell probe" not in result.stderr
     assert toml.loads((tmp_path / "plan.toml").read_text())["requires"][0]["name"] == "cpython"
+
+
+@pytest.mark.parametrize("setting, files, provider", [
+    ("req/prod.txt", {"req/prod.txt": "x\n"}, True),
+    ("a.txt b.txt", {"a.txt": "x\n", "b.txt": "y\n"}, True),
+    ("a.txt b.txt", {"a.txt": "x\n", "requirements.txt": "y\n"}, False),  # pip-install would not detect
+])
+def test_bp_pip_requirement_keeps_the_site_packages_alternative(tmp_path, setting, files, provider):
+    """Paketo pip-install provides site-packages for BP_PIP_REQUIREMENT's files: the plan must still ask for it."""
+    app, platform = make_app(tmp_path, {"func.yaml": "runtime: python\n", **files}, {"BP_PIP_REQUIREMENT": setting})
+    for path in (f"{Path(sys.executable).parent}:/usr/bin:/bin", no_python_path(tmp_path)):
+        assert run_detect(app, platform, tmp_path / "plan.toml", path).returncode == 0
+        plan = toml.loads((tmp_path / "plan.toml").read_text())
+        assert ("site-packages" in [r["name"] for r in plan["requires"]]) is provider, plan

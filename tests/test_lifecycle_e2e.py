@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-import toml
+try:
+    import tomllib as toml
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as toml
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
 

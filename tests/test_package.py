@@ -10,7 +10,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import toml
+try:
+    import tomllib as toml
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as toml
 
 from conftest import ROOT
 
@@ -57,7 +60,7 @@ def test_layer_holds_the_buildpack_with_vendored_libraries(layout):
         assert member.isfile() and member.mode & 0o111, executable
     for path in ("buildpack.toml", "buildpack/__main__.py", "buildpack/build.py",
                  "buildpack/schema/func.yaml.schema.json", "vendor/yaml/__init__.py", "vendor/jsonschema/__init__.py",
-                 "vendor/toml/__init__.py", "vendor/cyclonedx/__init__.py", f"wheels/pyfunc-{VERSION}-py3-none-any.whl"):
+                 "vendor/tomli/__init__.py", "vendor/tomli_w/__init__.py", "vendor/packaging/requirements.py", "vendor/cyclonedx/__init__.py", f"wheels/pyfunc-{VERSION}-py3-none-any.whl"):
         assert PREFIX + path in members, path
     assert not [name for name in members if name.endswith(".so")], "vendored libraries must be pure Python"
 
