@@ -97,6 +97,20 @@ def test_json_request_logs_carry_id_status_duration_and_traceparent(tmp_path, se
     assert any("exception" in line and failed[0]["request_id"] in line["message"] for line in lines)
 
 
+@pytest.mark.parametrize("headers, client", [
+    ({}, "127.0.0.1"),
+    ({"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}, "203.0.113.7"),
+    ({"Forwarded": 'for="[2001:db8::1]";proto=https, for=10.0.0.1', "X-Forwarded-For": "198.51.100.2"}, "[2001:db8::1]"),
+])
+def test_json_request_log_records_the_client_as_proxies_forward_it(tmp_path, serve, headers, client):
+    write_function(tmp_path, SLOW)
+    server = serve(tmp_path, {"PYFUNC_LOG_FORMAT": "json"})
+    requests.post(server.url, data="0", headers={"X-Request-Id": "c-1", **headers})
+    server.stop()
+    [line] = [json.loads(line) for line in server.output.splitlines() if '"c-1"' in line]
+    assert line["client"] == client
+
+
 def test_text_logs_by_default_without_request_lines(tmp_path, serve):
     write_function(tmp_path, SLOW)
     server = serve(tmp_path)

@@ -130,7 +130,8 @@ class App:
             await self._invoke(scope, receive, status_send)
         finally:
             fields = {"request_id": request_id(scope), "method": scope["method"], "path": scope["path"],
-                      "status": status, "duration_ms": round((time.perf_counter() - start) * 1000, 3)}
+                      "status": status, "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                      "client": _client(scope)}
             traceparent = header(scope, b"traceparent")
             if traceparent:
                 fields["traceparent"] = traceparent
@@ -220,6 +221,23 @@ def _budgeted(receive: Receive, budget: BodyBudget, taken: list[int]) -> Receive
         return message
 
     return budgeted_receive
+
+
+def _client(scope: Scope) -> str:
+    """The client as proxies forward it (Knative's queue-proxy turns ``X-Forwarded-For`` into
+    ``Forwarded``, RFC 7239): the first ``for=`` of ``Forwarded``, else the first address of
+    ``X-Forwarded-For``, else the peer address. For the request log only: never trusted."""
+    forwarded = header(scope, b"forwarded")
+    if forwarded:
+        for pair in forwarded.split(",", 1)[0].split(";"):
+            name, _, value = pair.strip().partition("=")
+            if name.lower() == "for" and value:
+                return value.strip('"')
+    chain = header(scope, b"x-forwarded-for")
+    if chain:
+        return chain.split(",", 1)[0].strip()
+    peer = scope.get("client")
+    return str(peer[0]) if peer else ""
 
 
 def _tracked(send: Send, state: dict) -> Send:
