@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", help="address to listen on (env HOST)")
         sub.add_argument("--port", help="port to listen on (env PORT; default 8080)")
         sub.add_argument("--debug", action="store_true", default=None, help="verbose logs (env DEBUG)")
+        sub.add_argument("--asgi", action="store_true", default=None,
+                         help="Functions Framework ASGI mode: Starlette requests (env FUNCTION_USE_ASGI)")
     return parser
 
 

@@ -60,6 +60,8 @@ class Config:
         grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
         log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
         access_log: one log line per request (``PYFUNC_ACCESS_LOG``; on with json logs).
+        asgi: Functions Framework ASGI mode (``--asgi``/``FUNCTION_USE_ASGI``): http functions
+            get a Starlette request.
     """
 
     search_dir: Path
@@ -78,6 +80,7 @@ class Config:
     grace: float = 30.0
     log_format: str = "text"
     access_log: bool = False
+    asgi: bool = False
 
     @classmethod
     def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -120,6 +123,7 @@ class Config:
             grace=_number(env, "PYFUNC_GRACE", 30.0, float),
             log_format=log_format,
             access_log=env["PYFUNC_ACCESS_LOG"].lower() in _TRUE if env.get("PYFUNC_ACCESS_LOG") else log_format == "json",
+            asgi=bool(flags.get("asgi")) or _flag(env, "FUNCTION_USE_ASGI"),
         )
 
 
@@ -141,8 +145,10 @@ def parse_bp_function(value: str, setting: str = "BP_FUNCTION") -> tuple[str, st
 def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Path):
     """Return ``(module, function, source_file, origin)`` by the precedence in the module docstring."""
     if flags.get("target") or flags.get("source"):
+        default = search_dir / "main.py"  # functions-framework's default source, loaded as FF loads it
         return (None, _function_name(str(flags["target"]), "--target") if flags.get("target") else None,
-                _source(str(flags["source"]), search_dir, "--source") if flags.get("source") else None,
+                _source(str(flags["source"]), search_dir, "--source") if flags.get("source")
+                else (default if default.is_file() else None),
                 FROM_FLAGS)
     if env.get("BP_FUNCTION"):
         module, function = parse_bp_function(env["BP_FUNCTION"])
@@ -163,6 +169,16 @@ def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Pat
         source = _source(env.get("FUNCTION_SOURCE") or "main.py", search_dir, "FUNCTION_SOURCE")
         return None, function, source, FROM_FRAMEWORK_ENV
     return None, None, None, "discovery"
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A boolean env setting read as functions-framework's CLI (click) reads it."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "f", "no", "n", "off"):
+        return False
+    if raw in ("1", "true", "t", "yes", "y", "on"):
+        return True
+    raise ConfigError(f"{name}={env[name]!r} is not a boolean", fix="use true or false")
 
 
 def _function_name(value: str, setting: str) -> str:
