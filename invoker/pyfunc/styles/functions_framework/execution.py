@@ -22,7 +22,6 @@ import contextvars
 import json
 import logging
 import os
-import random
 import re
 import string
 import sys
@@ -46,9 +45,13 @@ def enabled(env: dict[str, str] | os._Environ = os.environ) -> bool:
     return env.get("LOG_EXECUTION_ID", "") in _TRUE
 
 
+#: Byte → alphabet character, for ids from ``os.urandom`` in one ``translate`` (~1 µs).
+_BYTE_TO_CHAR = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(256))
+
+
 def new_id() -> str:
     """A fresh execution id: 12 characters of ``[0-9A-Za-z]``."""
-    return "".join(random.choices(_ALPHABET, k=12))
+    return os.urandom(12).translate(_BYTE_TO_CHAR).decode("ascii")
 
 
 def ensure_header(scope: dict) -> str:

@@ -9,8 +9,8 @@ registered with ``@functions_framework.errorhandler`` apply. A crash answers 500
 ``X-Google-Status: crash`` and Werkzeug's 500 text (FF's ``crash_handler``) plus pyfunc's
 ``X-Request-Id``; the traceback is logged with that id.
 
-The app runs as WSGI in a runner thread: ``Flask.wsgi_app`` is called as a WSGI server
-would. A streamed response (a generator, sync or async) is sent chunk by chunk: the next
+The app runs in a runner thread, dispatched as ``Flask.wsgi_app`` dispatches (request
+context, handlers, teardown). A streamed response (a generator, sync or async) is sent chunk by chunk: the next
 chunk is produced only after the previous one was written (backpressure), and the
 generator is closed when the client goes away.
 """
@@ -24,7 +24,7 @@ import logging
 import os
 from typing import Any, Callable, Iterator
 
-from ...http import Receive, Request, Scope, Send, read_body, request_id, send_response
+from ...http import Receive, Request, Response, Scope, Send, read_body, request_id, send_response
 from ...runner import Runner
 from . import events, execution
 
@@ -119,24 +119,24 @@ def prepare(app: Any, function_name: str) -> None:
     import flask
 
     def crash(error: Exception) -> Any:
-        rid = flask.request.environ.get("pyfunc.request_id", "")
-        return str(error), 500, [CRASH, ("X-Request-Id", rid)]
+        return str(error), 500, [CRASH, ("X-Request-Id", _request_id())]
 
     def log_exception(exc_info: Any) -> None:
         request = flask.request
         log.error("%s raised while handling %s %s [request_id=%s]", function_name, request.method, request.path,
-                  request.environ.get("pyfunc.request_id", ""), exc_info=exc_info)
-
-    def mark_streamed(response: Any) -> Any:
-        flask.request.environ["pyfunc.streamed"] = response.is_streamed
-        return response
+                  _request_id(), exc_info=exc_info)
 
     app.register_error_handler(500, crash)
     app.log_exception = log_exception
-    app.after_request(mark_streamed)
     if os.environ.get("ENTRY_POINT"):  # GCF's Python 3.7 runtime: a function returning None answers "OK"
         make_response = app.make_response
         app.make_response = lambda value: make_response("OK" if value is None else value)
+
+
+def _request_id() -> str:
+    import flask
+
+    return request_id(flask.request.environ["pyfunc.request"].scope)
 
 
 class WSGICall:
@@ -153,7 +153,6 @@ class WSGICall:
         self.runner = runner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        execution.ensure_header(scope)
         request = Request(scope, await read_body(scope, receive, self.max_body))
         if self.deadline is None:
             status, headers, body = await self.call(request)
@@ -163,8 +162,6 @@ class WSGICall:
             except asyncio.TimeoutError:
                 status, headers, body = self._timed_out(request)
         if isinstance(body, bytes):
-            from ...http import Response
-
             await send_response(send, Response(status, headers, body))
         else:
             await self._stream(status, headers, body, receive, send)
@@ -178,33 +175,40 @@ class WSGICall:
                      (b"x-request-id", rid.encode("latin-1"))], str(InternalServerError()).encode()
 
     def _wsgi(self, request: Request) -> tuple[int, list[tuple[bytes, bytes]], Any]:
+        """The app's answer to ``request`` (in a runner thread), as ``Flask.wsgi_app`` makes it:
+        request context, dispatch, the error handlers for an exception, teardown."""
         from ...wsgi import environ as make_environ
 
         environ = make_environ(request)
         environ["pyfunc.request"] = request
-        environ["pyfunc.request_id"] = request_id(request.scope)
-        started: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            started[:] = [status, headers]
-
+        if execution.WSGI_KEY not in environ:  # as FF's WsgiMiddleware: the client's id, else a new one
+            environ[execution.WSGI_KEY] = execution.new_id()
+        app = self.app
         token = execution.enter(environ.get(execution.WSGI_KEY), environ.get("HTTP_X_CLOUD_TRACE_CONTEXT")) \
             if self.log_execution_id else None
+        context = app.request_context(environ)
+        error: BaseException | None = None
         try:
-            chunks = self.app.wsgi_app(environ, start_response)
+            try:
+                context.push()
+                response = app.full_dispatch_request()
+            except Exception as exc:
+                error = exc
+                response = app.handle_exception(exc)
+            except BaseException as exc:
+                error = exc
+                raise
         finally:
+            context.pop(error)
             if token is not None:
                 execution.leave(token)
-        status = int(started[0][:3])
-        streamed = environ.get("pyfunc.streamed", False)
-        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in started[1]
-                   if streamed or name.lower() != "content-length"]
-        if streamed:
-            return status, headers, iter(chunks)
-        try:
-            return status, headers, b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
+        if response.is_streamed:
+            chunks, status, headers = response.get_wsgi_response(environ)
+            return response.status_code, [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers], \
+                iter(chunks)
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+                   if k != "Content-Length"]
+        return response.status_code, headers, response.get_data()
 
     async def _stream(self, status: int, headers: list, chunks: Any, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
