@@ -151,6 +151,32 @@ def test_a_client_leaving_stops_the_generator(tmp_path, serve):
     assert closed and int(closed[0].split()[-1]) < 1000, server.output[-2000:]
 
 
+def test_generators_stream_alike(pair_of):
+    flask_mode = pair_of("stream", "--target", "hello")
+    ff, _ = flask_mode.same("GET", "/")
+    assert ff.body == b"0,1,2,3,4,"
+    ff, ours = flask_mode.same("GET", "/async", known="async-generator")
+    assert ff.status == 500 and ours.body == b"0,1,2,3,4,"
+    asgi_mode = pair_of("stream", "--target", "hello", "--asgi")
+    ff, _ = asgi_mode.same("GET", "/starlette")
+    assert ff.body == b"0,1,2,3,4,"
+    for path in ("/", "/async"):
+        ff, ours = asgi_mode.same("GET", path, known="generator-in-asgi-mode")
+        assert ff.status == 500 and ours.body == b"0,1,2,3,4,"
+
+
+@pytest.mark.parametrize("mode", [(), ("--asgi",)])
+def test_streaming_waits_for_a_slow_client(tmp_path, serve, mode):
+    (tmp_path / "main.py").write_text((CORPUS / "stream" / "main.py").read_text())
+    server = serve(tmp_path, args=("--target", "hello", *mode))
+    path = "/big" if not mode else "/big"
+    with requests.get(server.url + path, stream=True, timeout=60) as response:
+        assert len(next(response.iter_content(65536))) > 0
+        time.sleep(2)  # without backpressure the generator would make all 4000 chunks (256 MiB) by now
+        produced = int(requests.get(server.url + "/count", timeout=30).text)
+    assert 0 < produced < 1000, produced
+
+
 def test_async_http_function_without_asgi_mode(pair_of):
     pair = pair_of("http_async", "--target", "hello")
     ff, ours = pair.same("GET", "/?name=a", known="async-without-asgi")
@@ -291,6 +317,11 @@ def test_cloudevents_reach_the_function_alike(pair_of):
 def test_cloudevent_functions_refuse_other_requests_alike(cloudevent, method, path, kwargs):
     ff, _ = cloudevent.same(method, path, **kwargs)
     assert ff.status in (400, 405, 415)
+
+
+@pytest.mark.parametrize("source", ["", "::not a uri", "%zz", "//service/with/path"])
+def test_any_ce_source_is_taken_as_functions_framework_takes_it(cloudevent, source):
+    cloudevent.same("POST", "/", headers=binary_headers("src-1", source=source), json={"s": source})
 
 
 def test_not_a_cloudevent_is_a_400(pair_of):
