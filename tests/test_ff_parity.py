@@ -421,3 +421,27 @@ def test_cloud_run_timeout_with_threaded_timeout(pair_of):
 
 def test_the_differences_table_is_read():
     assert "async-without-asgi" in ffdiff.DIFFERENCES and os.path.exists(ffdiff.README)
+
+
+# -- --debug live reload ------------------------------------------------------------------------
+
+def _answer(url: str) -> str | None:
+    try:
+        return requests.get(url, timeout=5).text
+    except requests.RequestException:
+        return None
+
+
+@pytest.mark.parametrize("in_image", [False, True])
+def test_debug_restarts_the_function_when_its_source_changes(tmp_path, serve, in_image):
+    source = tmp_path / "main.py"
+    source.write_text("def hello(request):\n    return 'v1'\n")
+    env = {"CNB_LAYERS_DIR": str(tmp_path / "layers")} if in_image else {}
+    server = serve(tmp_path, env, args=("--target", "hello", "--debug"))
+    assert _answer(server.url) == "v1"
+    source.write_text("def hello(request):\n    return 'version 2'\n")
+    deadline = time.monotonic() + (4 if in_image else 30)
+    while time.monotonic() < deadline and _answer(server.url) != "version 2":
+        time.sleep(0.2)
+    assert _answer(server.url) == ("v1" if in_image else "version 2")
+    assert server.stop() == 0
