@@ -195,7 +195,8 @@ def _to_cloudevent(request: Any) -> Any:
             data.setdefault("publishTime", context.timestamp)
             data = {"message": data}
         elif service == FIREBASE_AUTH:
-            _rename(data.get("metadata"), AUTH_FIELDS)
+            if "metadata" in data:
+                _rename(data["metadata"], AUTH_FIELDS)
             if "uid" in data:
                 subject = f"users/{data['uid']}"
         elif service == FIREBASE_DB:
@@ -243,11 +244,13 @@ def _to_legacy(event: Any) -> tuple[Any, Context]:
             resource: Any = {"service": service, "name": name, "type": PUBSUB_MESSAGE}
             if "message" in data:
                 data = data["message"]
-            data.pop("messageId", None)
-            data.pop("publishTime", None)
+            for key in ("messageId", "publishTime"):
+                if key in data:
+                    del data[key]
         elif service == FIREBASE_AUTH:
             resource = name
-            _rename(data.get("metadata"), {new: old for old, new in AUTH_FIELDS.items()})
+            if "metadata" in data:
+                _rename(data["metadata"], {new: old for old, new in AUTH_FIELDS.items()})
         elif service == STORAGE:
             resource = {"name": f"{name}/{event['subject']}", "service": service, "type": data["kind"]}
         elif service == FIREBASE_DB:
@@ -260,7 +263,6 @@ def _to_legacy(event: Any) -> tuple[Any, Context]:
 
 
 def _rename(fields: Any, names: dict[str, str]) -> None:
-    if isinstance(fields, dict):
-        for old, new in names.items():
-            if old in fields:
-                fields[new] = fields.pop(old)
+    for old, new in names.items():
+        if old in fields:
+            fields[new] = fields.pop(old)
