@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -175,6 +176,29 @@ def test_streaming_waits_for_a_slow_client(tmp_path, serve, mode):
         time.sleep(2)  # without backpressure the generator would make all 4000 chunks (256 MiB) by now
         produced = int(requests.get(server.url + "/count", timeout=30).text)
     assert 0 < produced < 1000, produced
+
+
+@pytest.mark.parametrize("path", ["/healthz/ready", "/health/liveness"])
+def test_probe_paths_are_answered_before_the_function(http, path):
+    ff, ours = http.same("GET", path, known="health-probes")
+    assert ff.body == b"Hello world" and ours.body == b"OK\n"
+
+
+def test_bodies_over_the_limit_are_refused(http):
+    ff, ours = http.same("POST", "/echo", data=b"x" * (10 * 1024 * 1024 + 1), known="body-limit")
+    assert ff.status == 200 and ours.status == 413
+
+
+@pytest.mark.parametrize("signature", ["event", "typed"])
+def test_asgi_mode_refuses_event_and_typed_functions_as_functions_framework(ff_venv, signature):
+    directory = CORPUS / ("event" if signature == "event" else "typed")
+    target = "on_event" if signature == "event" else "greet"
+    args = ["--target", target, "--signature-type", signature, "--asgi", "--port", str(ffdiff.free_port())]
+    theirs = subprocess.run([str(ff_venv), *args], cwd=directory, capture_output=True, text=True, timeout=60)
+    ours = subprocess.run([sys.executable, "-m", "pyfunc", "start", *args], cwd=directory, capture_output=True,
+                          text=True, timeout=60)
+    assert theirs.returncode != 0 and "does not support" in theirs.stderr
+    assert ours.returncode == 1 and f"The {signature} signature type has no ASGI mode" in ours.stderr
 
 
 def test_async_http_function_without_asgi_mode(pair_of):
