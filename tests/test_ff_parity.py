@@ -413,8 +413,9 @@ def test_typed_functions_answer_alike(pair_of, target):
 
 # -- environment and logs ----------------------------------------------------------------------
 
-def test_log_execution_id_tags_prints_and_logs(pair_of):
-    pair = pair_of("logs", "--target", "hello", env={"LOG_EXECUTION_ID": "true"})
+@pytest.mark.parametrize("mode", [(), ("--asgi",)])
+def test_log_execution_id_tags_prints_and_logs(pair_of, mode):
+    pair = pair_of("logs", "--target", "hello", *mode, env={"LOG_EXECUTION_ID": "true"})
     pair.same("GET", "/", headers={"Function-Execution-Id": "exec-123",
                                    "X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/42;o=1"})
     theirs, ours = pair.stop()
