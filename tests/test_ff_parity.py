@@ -185,8 +185,18 @@ def test_probe_paths_are_answered_before_the_function(http, path):
     assert ff.body == b"Hello world" and ours.body == b"OK\n"
 
 
-def test_bodies_over_the_limit_are_refused(http):
-    ff, ours = http.same("POST", "/echo", data=b"x" * (10 * 1024 * 1024 + 1), known="body-limit")
+def test_bodies_over_the_limit_are_refused(http, asgi):
+    for pair in (http, asgi):
+        ff, ours = pair.same("POST", "/echo", data=b"x" * (10 * 1024 * 1024 + 1), known="body-limit")
+        assert ff.status == 200 and ours.status == 413
+
+
+def test_a_streamed_body_over_the_limit_is_refused_in_asgi_mode(asgi):
+    class Chunks:  # sent chunked (no Content-Length), afresh to each server
+        def __iter__(self):
+            return (b"x" * (1024 * 1024) for _ in range(11))
+
+    ff, ours = asgi.same("POST", "/echo", data=Chunks(), known="body-limit")
     assert ff.status == 200 and ours.status == 413
 
 

@@ -1,14 +1,17 @@
-"""The Google Functions Framework style (seed functions-framework-python).
+"""The Google Functions Framework style (seed functions-framework-python), as functions-framework
+3.10.2 serves it; tests/test_ff_parity.py runs both side by side.
 
-Signature types: ``http`` — ``f(request)`` with a Flask request, returning what Flask
-accepts (run through a real Flask app, so ``flask.abort``, ``jsonify`` and ``request``
-work); ``event`` (legacy) — ``f(data, context)`` with ``context.event_id``, ``timestamp``,
-``event_type``, ``resource``; ``cloudevent`` — ``f(cloud_event)``. Event functions answer
-200 ``OK``. A crash answers 500 with ``X-Google-Status: crash``.
+Signature types: ``http`` — ``f(request)``; ``event`` (legacy) — ``f(data, context)``;
+``cloudevent`` — ``f(cloud_event)``; ``typed`` — ``f(value)`` with ``from_dict``/``to_dict``.
+In FF's order: a ``functions_framework`` decorator (``http``, ``cloud_event``, ``typed``,
+``aio.http``, ``aio.cloud_event``) > ``--signature-type`` > ``FUNCTION_SIGNATURE_TYPE`` >
+(pyfunc's addition) the parameters ``data, context`` / ``cloud_event`` > http.
 
-The signature type, in Functions Framework's order: the ``@functions_framework.http`` /
-``@functions_framework.cloud_event`` decorator > ``--signature-type`` > the
-``FUNCTION_SIGNATURE_TYPE`` env > the parameters (``data, context`` / ``cloud_event``) > http.
+Modules, one idea each: ``flask_app`` (the Flask app FF builds: routes per signature type,
+error pages and handlers, crash answer, streaming), ``asgi`` (ASGI mode with Starlette),
+``events`` (CloudEvent and legacy event conversion), ``execution`` (execution ids and their
+log lines), ``environment`` (env vars FF sets, ``ENTRY_POINT``, Cloud Run timeout),
+``preload`` (what must hold while the user's module is imported).
 """
 
 from __future__ import annotations

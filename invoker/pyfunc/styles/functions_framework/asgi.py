@@ -25,7 +25,7 @@ import logging
 from typing import Any, Callable
 
 from ...errors import LoadError
-from ...http import Receive, Scope, Send, request_id
+from ...http import HTTPError, Receive, Scope, Send, request_id, send_response
 from ...runner import Runner
 from . import execution
 
@@ -159,6 +159,9 @@ class CrashAnswer:
 
         try:
             await self.app(scope, receive, tracked)
+        except HTTPError as exc:  # pyfunc's own answers, e.g. 413 from the body limit
+            if not started:
+                await send_response(send, exc.response())
         except Exception:
             rid = request_id(scope)
             log.exception("%s raised while handling %s %s [request_id=%s]", self.function_name,
