@@ -78,14 +78,15 @@ class FunctionsFrameworkAdapter(Adapter):
             from . import asgi
 
             self.app = asgi.app(target.obj, target.name, self.signature, runner, self.log_execution_id)
-            self.call = self._asgi
+            self.asgi = self._asgi  # type: ignore[method-assign]
         else:
             from . import flask_app
 
             flask = preload.app(config)
             flask_app.prepare(flask, target.name)
             flask_app.configure(flask, target.obj, self.signature, self._input_type())
-            self.call = flask_app.WSGICall(flask, runner, config.max_body, self.log_execution_id,
+            # the ASGI entry itself (no extra coroutine layer on the hot path)
+            self.asgi = flask_app.WSGICall(flask, runner, config.max_body, self.log_execution_id,  # type: ignore
                                            environment.deadline())
 
     def _input_type(self) -> Any:
@@ -103,9 +104,6 @@ class FunctionsFrameworkAdapter(Adapter):
                     "with a class that has from_dict() (and to_dict() on what it returns)",
             )
         return found
-
-    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.call(scope, receive, send)
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         execution.ensure_header(scope)
