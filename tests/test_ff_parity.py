@@ -422,6 +422,12 @@ def test_typed_functions_answer_alike(pair_of, target):
     pair.same("GET", "/")
 
 
+def test_typed_by_signature_type_and_annotation(pair_of):
+    pair = pair_of("typed", "--target", "annotated", "--signature-type", "typed")
+    ff, ours = pair.same("POST", "/", json={"name": "a"}, known="typed-by-annotation")
+    assert ff.status == 500 and json.loads(ours.body) == {"greeting": "hello a"}
+
+
 # -- environment and logs ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", [(), ("--asgi",)])
@@ -461,6 +467,25 @@ def test_every_listed_difference_is_exercised_here():
     text = open(__file__).read()
     unchecked = [name for name in ffdiff.DIFFERENCES if f'"{name}"' not in text]
     assert not unchecked, f"README lists differences no test exercises: {unchecked}"
+
+
+def test_function_use_asgi_must_be_a_boolean(ff_venv, tmp_path):
+    (tmp_path / "main.py").write_text("def hello(request):\n    return 'x'\n")
+    env = {**os.environ, "FUNCTION_USE_ASGI": "maybe"}
+    theirs = subprocess.run([str(ff_venv), "--target", "hello"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    ours = subprocess.run([sys.executable, "-m", "pyfunc", "check", "--target", "hello"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert theirs.returncode != 0 and "FUNCTION_USE_ASGI" not in theirs.stdout
+    assert ours.returncode == 1 and "FUNCTION_USE_ASGI='maybe' is not a boolean" in ours.stderr
+
+
+def test_debug_mode_crash_page(pair_of):
+    pair = pair_of("http", "--target", "hello", "--debug")
+    for path in ("/json", "/list", "/jsonify", "/abort", "/teapot", "/stream", "/env", "/app"):
+        pair.same("GET", path)
+    ff, ours = pair.same("GET", "/crash", known="debug-crash-page")
+    assert ff.status == ours.status == 500 and ours.headers["x-google-status"] == "crash"
 
 
 # -- --debug live reload ------------------------------------------------------------------------

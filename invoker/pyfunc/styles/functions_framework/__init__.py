@@ -83,7 +83,7 @@ class FunctionsFrameworkAdapter(Adapter):
             from . import flask_app
 
             flask = preload.app(config)
-            flask_app.prepare(flask, target.name)
+            flask_app.prepare(flask, target.name, config.debug)
             flask_app.configure(flask, target.obj, self.signature, self._input_type())
             # the ASGI entry itself (no extra coroutine layer on the hot path)
             self.asgi = flask_app.WSGICall(flask, runner, config.max_body, self.log_execution_id,  # type: ignore

@@ -113,10 +113,15 @@ def configure(app: Any, function: Callable, signature: str, input_type: Any = No
     app.view_functions["run"] = view
 
 
-def prepare(app: Any, function_name: str) -> None:
-    """The crash answer, request-id logging, streamed-response marking and legacy
-    ``ENTRY_POINT`` mode on ``app``; before the user's module registers its handlers."""
+def prepare(app: Any, function_name: str, debug: bool = False) -> None:
+    """The crash answer, request-id logging and legacy ``ENTRY_POINT`` mode on ``app``.
+    ``debug`` (``--debug``) is Flask's debug mode as FF runs it (indented JSON, ...), but
+    exceptions still get the crash answer, never Werkzeug's interactive debugger."""
     import flask
+
+    if debug:
+        app.debug = True
+        app.config["PROPAGATE_EXCEPTIONS"] = False
 
     def crash(error: Exception) -> Any:
         return str(error), 500, [CRASH, ("X-Request-Id", _request_id())]
