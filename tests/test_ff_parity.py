@@ -451,6 +451,13 @@ def test_entry_point_legacy_mode(pair_of):
     pair = pair_of("legacy", "--target", "hello", env={"ENTRY_POINT": "hello", "K_SERVICE": "svc"})
     ff, _ = pair.same("GET", "/none")
     assert ff.body == b"OK"
+    theirs, ours = pair.stop()
+
+    def lines(output):  # FF also writes {"message": ""} for each bare newline; pyfunc leaves those out
+        return sorted(json.dumps(line, sort_keys=True) for line in ffdiff.json_lines(output, "legacy ")
+                      if line.get("message"))
+
+    assert lines(ours) == lines(theirs) and len(lines(theirs)) >= 3, (theirs[-1500:], ours[-1500:])
 
 
 def test_cloud_run_timeout_with_threaded_timeout(pair_of):
