@@ -132,7 +132,8 @@ def test_generator_streams_its_first_chunk_before_it_ends(tmp_path, serve):
         assert list(lines) == [b"second"]
 
 
-def test_a_client_leaving_stops_the_generator(tmp_path, serve):
+@pytest.mark.parametrize("mode", [(), ("--asgi",)])
+def test_a_client_leaving_stops_the_generator(tmp_path, serve, mode):
     (tmp_path / "main.py").write_text(
         "import time\n"
         "def hello(request):\n"
@@ -144,7 +145,7 @@ def test_a_client_leaving_stops_the_generator(tmp_path, serve):
         "        finally:\n"
         "            print('GENERATOR CLOSED', n, flush=True)\n"
         "    return chunks()\n")
-    server = serve(tmp_path, args=("--target", "hello"))
+    server = serve(tmp_path, args=("--target", "hello", *mode))
     with requests.get(server.url, stream=True, timeout=30) as response:
         assert next(response.iter_lines()) == b"chunk 0"
     time.sleep(3)
