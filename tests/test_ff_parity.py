@@ -518,3 +518,12 @@ def test_debug_restarts_the_function_when_its_source_changes(tmp_path, serve, in
         time.sleep(0.2)
     assert _answer(server.url) == ("v1" if in_image else "version 2")
     assert server.stop() == 0
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("Yes", True), ("on", True),
+                                             ("0", False), ("false", False), ("", False), ("off", False)])
+def test_function_use_asgi_values(tmp_path, value, expected):
+    from pyfunc.config import Config
+
+    assert Config.load({"search_dir": str(tmp_path)}, {"FUNCTION_USE_ASGI": value}).asgi is expected
+    assert Config.load({"search_dir": str(tmp_path), "asgi": True}, {}).asgi is True
