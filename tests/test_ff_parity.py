@@ -410,6 +410,13 @@ def test_event_functions_get_data_and_context_alike(pair_of):
     assert _seen(ours) == _seen(theirs) and len(_seen(theirs)) == len(cases)
 
 
+def test_an_unconvertible_known_cloudevent_is_a_400(pair_of):
+    pair = pair_of("event", "--target", "on_event", "--signature-type", "event")
+    headers = binary_headers("bad-1", "google.cloud.pubsub.topic.v1.messagePublished", "not-a-google-source")
+    ff, ours = pair.same("POST", "/", headers=headers, json={"message": {}}, known="event-conversion-400")
+    assert ff.status == 500 and ours.status == 400 and b"is not //service/resource" in ours.body
+
+
 # -- typed ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("target", ["greet", "reflect"])
