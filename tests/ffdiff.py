@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +60,16 @@ class Process:
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # Output goes to a file, not a pipe: a pipe nobody reads fills up (64 KiB, ~16 tracebacks)
+        # and then blocks the server's next log write.
+        self.log = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                         text=True, start_new_session=True)
         self.output = ""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{argv[0]} exited {self.process.returncode}:\n{self.process.stdout.read()}")
+                raise RuntimeError(f"{argv[0]} exited {self.process.returncode}:\n{self._read()}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
@@ -83,8 +87,12 @@ class Process:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         if not self.output:
-            self.output = self.process.stdout.read()
+            self.output = self._read()
         return self.output
+
+    def _read(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
