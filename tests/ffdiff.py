@@ -25,12 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 FF_VENV = ROOT / ".tools" / "ff-venv"
 FF_BIN = FF_VENV / "bin" / "functions-framework"
 README = ROOT / "README.md"
+CORPUS = ROOT / "tests" / "fixtures" / "ff-parity"
 
 #: Headers compared on every answer (with any ``x-*`` header but pyfunc's request id).
 COMPARED = ("content-type", "x-google-status", "allow", "location")
@@ -169,3 +171,35 @@ def json_lines(output: str, marker: str) -> list[dict]:
             except ValueError:
                 pass
     return found
+
+
+def binary_headers(event_id: str, kind: str = "dev.test.kind", source: str = "/tests", **extra) -> dict:
+    """Headers of a binary-mode CloudEvent (with a fixed ``ce-time``, so both servers see the same event)."""
+    return {"ce-specversion": "1.0", "ce-id": event_id, "ce-type": kind, "ce-source": source,
+            "ce-time": "2026-01-02T03:04:05Z", "Content-Type": "application/json", **extra}
+
+
+@pytest.fixture(scope="session")
+def ff_venv():
+    """functions-framework 3.10.2 in .tools/ff-venv (``make ff-venv``; made here when missing)."""
+    if not FF_BIN.exists():
+        made = subprocess.run(["make", "ff-venv"], cwd=ROOT, capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.fail(f"make ff-venv failed:\n{made.stdout}\n{made.stderr}")
+    return FF_BIN
+
+
+@pytest.fixture(scope="module")
+def pair_of(ff_venv):
+    """``pair_of(corpus_dir, *args, env=...)`` starts a Pair on tests/fixtures/ff-parity/<dir>;
+    all are stopped at the end of the module."""
+    pairs = []
+
+    def start(name: str, *args: str, env: dict | None = None) -> Pair:
+        pair = Pair(CORPUS / name, args, env)
+        pairs.append(pair)
+        return pair
+
+    yield start
+    for pair in pairs:
+        pair.stop()

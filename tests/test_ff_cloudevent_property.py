@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import ffdiff
+from ffdiff import ff_venv  # noqa: F401  (fixture: make ff-venv)
 
 CI = bool(os.environ.get("CI"))
 CORPUS = ffdiff.ROOT / "tests" / "fixtures" / "ff-parity"
@@ -34,9 +35,7 @@ body = st.one_of(
 
 
 @pytest.fixture(scope="module", params=["cloudevent", "event"])
-def pair(request):
-    if not ffdiff.FF_BIN.exists():  # make test makes it (make ff-venv)
-        pytest.fail("no functions-framework venv: run make ff-venv") if CI else pytest.skip("run make ff-venv")
+def pair(request, ff_venv):
     started = ffdiff.Pair(CORPUS / request.param, ("--target", "on_event", "--signature-type", request.param))
     yield started
     started.stop()

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import ffdiff
+from ffdiff import ff_venv  # noqa: F401  (fixture: make ff-venv)
 
 CI = bool(os.environ.get("CI"))
 CORPUS = ffdiff.ROOT / "tests" / "fixtures" / "ff-parity" / "returns"
@@ -36,9 +37,7 @@ spec = st.one_of(
 
 @pytest.fixture(scope="module", params=[("hello",), ("hello", "--asgi"), ("hello_async", "--asgi")],
                 ids=["flask", "asgi-sync", "asgi-async"])
-def pair(request):
-    if not ffdiff.FF_BIN.exists():  # make test makes it (make ff-venv)
-        pytest.fail("no functions-framework venv: run make ff-venv") if CI else pytest.skip("run make ff-venv")
+def pair(request, ff_venv):
     target, *mode = request.param
     started = ffdiff.Pair(CORPUS, ("--target", target, *mode))
     yield started
