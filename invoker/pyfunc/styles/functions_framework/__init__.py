@@ -1,5 +1,5 @@
 """The Google Functions Framework style (seed functions-framework-python), as functions-framework
-3.10.2 serves it; tests/test_ff_parity.py runs both side by side.
+3.10.2 serves it; tests/test_ff_parity*.py run both side by side.
 
 Signature types: ``http`` — ``f(request)``; ``event`` (legacy) — ``f(data, context)``;
 ``cloudevent`` — ``f(cloud_event)``; ``typed`` — ``f(value)`` with ``from_dict``/``to_dict``.
