@@ -12,16 +12,26 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle pack queue-proxy user buildpack package run test bench clean
+.PHONY: all tools venv ff-venv lifecycle pack queue-proxy user buildpack package run test bench clean
 
 all: test
 
-tools: venv lifecycle user
+tools: venv ff-venv lifecycle user
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: tests/requirements.txt invoker/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -e ./invoker
+	touch $@
+
+# functions-framework 3.10.2 in its own venv, for the differential tests (tests/ffdiff.py);
+# its Flask, Werkzeug, Starlette and cloudevents pinned to the versions pyfunc's venv has.
+FF_VENV := $(TOOLS)/ff-venv
+ff-venv: $(FF_VENV)/.installed
+$(FF_VENV)/.installed: $(VENV)/.installed
+	$(PYTHON) -m venv $(FF_VENV)
+	$(VENV)/bin/pip freeze --exclude-editable --disable-pip-version-check > $(FF_VENV)/constraints.txt
+	$(FF_VENV)/bin/pip install --quiet --disable-pip-version-check -c $(FF_VENV)/constraints.txt functions-framework==3.10.2
 	touch $@
 
 # The real CNB lifecycle, pinned in tools/lifecycle/go.mod, built from the Go module proxy.

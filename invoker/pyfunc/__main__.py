@@ -34,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--signature-type", dest="signature_type", help="http, event, cloudevent or typed (env FUNCTION_SIGNATURE_TYPE)")
         sub.add_argument("--host", help="address to listen on (env HOST)")
         sub.add_argument("--port", help="port to listen on (env PORT; default 8080)")
-        sub.add_argument("--debug", action="store_true", default=None, help="verbose logs (env DEBUG)")
+        sub.add_argument("--debug", action="store_true", default=None,
+                         help="debug logs, and live reload outside an image (env DEBUG)")
+        sub.add_argument("--asgi", action="store_true", default=None,
+                         help="Functions Framework ASGI mode: Starlette requests (env FUNCTION_USE_ASGI)")
     return parser
 
 
@@ -47,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 
         config = Config.load(vars(args))
         logs.setup(config)
+        if args.command == "start":
+            from . import reload
+
+            if reload.wanted(config.debug):  # --debug outside an image: restart on source changes
+                return reload.supervise(sys.argv[1:] if argv is None else list(argv), config.search_dir)
         from .loader import load
         from .styles import Runner, resolve
 

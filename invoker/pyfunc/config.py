@@ -81,6 +81,8 @@ class Config:
         idle_timeout: seconds an idle keep-alive connection stays open (``PYFUNC_IDLE_TIMEOUT``), 0 for none.
         max_connections: open connections (``PYFUNC_MAX_CONNECTIONS``), 0 for none; None derives
             the cap from ``RLIMIT_NOFILE`` (see ``pyfunc.limits.connection_cap``).
+        asgi: Functions Framework ASGI mode (``--asgi``/``FUNCTION_USE_ASGI``): http functions
+            get a Starlette request.
     """
 
     search_dir: Path
@@ -108,6 +110,7 @@ class Config:
     header_timeout: float = 10.0
     idle_timeout: float = 5.0
     max_connections: int | None = None
+    asgi: bool = False
 
     @classmethod
     def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -159,6 +162,7 @@ class Config:
             header_timeout=_number(env, "PYFUNC_HEADER_TIMEOUT", 10.0, float),
             idle_timeout=_number(env, "PYFUNC_IDLE_TIMEOUT", 5.0, float),
             max_connections=_number(env, "PYFUNC_MAX_CONNECTIONS", None, int),
+            asgi=bool(flags.get("asgi")) or _flag(env, "FUNCTION_USE_ASGI"),
         )
 
 
@@ -185,8 +189,10 @@ def _target(flags: Mapping[str, object], env: Mapping[str, str], search_dir: Pat
             raise ConfigError(f"-m {module!r} is not a module name", fix="use a Python module name without .py, e.g. func")
         return module, _function_name(str(flags.get("function_name") or "main"), "-f"), None, FROM_VMWARE_FLAGS
     if flags.get("target") or flags.get("source"):
+        default = search_dir / "main.py"  # functions-framework's default source, loaded as FF loads it
         return (None, _function_name(str(flags["target"]), "--target") if flags.get("target") else None,
-                _source(str(flags["source"]), search_dir, "--source") if flags.get("source") else None,
+                _source(str(flags["source"]), search_dir, "--source") if flags.get("source")
+                else (default if default.is_file() else None),
                 FROM_FLAGS)
     if env.get("BP_FUNCTION"):
         module, function = parse_bp_function(env["BP_FUNCTION"])
@@ -220,6 +226,14 @@ def _probe_paths(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
                               fix=f"set {name} to an absolute path without query, e.g. /{probe}z (func.yaml deploy.healthEndpoints)")
         paths.append((value, probe))
     return tuple(paths)
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A boolean env setting read as functions-framework's CLI (click) reads it."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "f", "no", "n", "off"):
+        return False
+    if raw in ("1", "true", "t", "yes", "y", "on"):
+        return True
+    raise ConfigError(f"{name}={env[name]!r} is not a boolean", fix="use true or false")
 
 
 def _function_name(value: str, setting: str) -> str:

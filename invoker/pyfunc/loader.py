@@ -47,6 +47,13 @@ def load(config: Config) -> LoadedModule:
     ``search_dir`` goes first on ``sys.path`` so that the function's own modules and
     packages (and relative imports inside them) resolve. Raises LoadError.
     """
+    from .styles.functions_framework.preload import loading  # flask.current_app, errorhandler at import
+
+    with loading(config):
+        return _load(config)
+
+
+def _load(config: Config) -> LoadedModule:
     search = str(config.search_dir)
     if search not in sys.path:
         sys.path.insert(0, search)
@@ -98,7 +105,9 @@ def _load_file(path: Path, origin: str) -> LoadedModule:
     parent = str(path.parent)
     if parent not in sys.path:
         sys.path.insert(0, parent)
-    spec = importlib.util.spec_from_file_location(name, path)
+    # A package rooted at the file's directory, as functions-framework loads its source:
+    # ``from .helper import x`` in main.py imports helper.py next to it.
+    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=[parent])
     if spec is None or spec.loader is None:
         raise LoadError(f"Cannot load {path} as Python source", fix="point --source at a .py file")
     module = importlib.util.module_from_spec(spec)
