@@ -11,6 +11,8 @@ spawn → first HTTP 200 (median of 5). RSS/PSS are summed over the server's pro
 granian) are installed into their own virtualenvs under .tools/bench/ on first use. As root,
 pyfunc's hello is also measured straight and through Knative's queue-proxy in a network
 namespace (``--only queue-proxy``; ``make queue-proxy`` builds it).
+A CPU-bound function (≈ 2 ms of pure Python) runs in 1 and ``WORKERS`` worker processes, and
+hello's cold start is measured in ``WORKERS`` processes too (they fork after import).
 """
 
 from __future__ import annotations
@@ -79,7 +81,12 @@ FUNCTIONS = {
                           "    return {'type': 'dev.bench.reply', 'source': '/bench'}, data\n"},
     "pyfunc-len": {"func.py": "def main(body):\n    return str(len(body))\n"},
     "pyfunc-sleep": {"func.py": "import time\n\ndef main(body):\n    time.sleep(0.05)\n    return 'ok'\n"},
+    # ≈ 2 ms of pure Python per request (holds the GIL: only more processes add throughput)
+    "pyfunc-cpu": {"func.py": "def main(body):\n    n = 0\n    for i in range(27000):\n        n += i * i\n    return str(n)\n"},
 }
+
+#: Worker processes of the multi-process configurations: the machine's CPUs (at least 2).
+WORKERS = max(2, os.cpu_count() or 1)
 
 CLOUDEVENT_LUA = """
 wrk.method = "POST"
@@ -113,9 +120,9 @@ class Config:
 
 
 def pyfunc(name: str, label: str, function: str, case: str = "hello", script: str | None = None, flask: bool = False,
-           args: tuple[str, ...] = ()) -> Config:
+           args: tuple[str, ...] = (), workers: int = 1) -> Config:
     return Config(name, label, "pyfunc", function, ["-m", "pyfunc", "start", *args], case, script, flask,
-                  {"LISTEN_ADDRESS": "127.0.0.1:{port}", "PYTHONPATH": str(PYFUNC_PACKAGES)})
+                  {"LISTEN_ADDRESS": "127.0.0.1:{port}", "PYTHONPATH": str(PYFUNC_PACKAGES), "WEB_CONCURRENCY": str(workers)})
 
 
 CONFIGS = [
@@ -148,6 +155,10 @@ CONFIGS = [
     Config("ff-sleep", "functions-framework sync sleep 50 ms", "ff", "ff-sleep",
            ["-m", "functions_framework", "--target", "hello", "--port", "{port}", "--host", "127.0.0.1"], "sleep"),
     pyfunc("pyfunc-sleep", "pyfunc sync sleep 50 ms", "pyfunc-sleep", "sleep"),
+    pyfunc("pyfunc-cpu", "pyfunc CPU-bound 2 ms, 1 worker process", "pyfunc-cpu", "cpu"),
+    pyfunc("pyfunc-cpu-workers", f"pyfunc CPU-bound 2 ms, {WORKERS} worker processes", "pyfunc-cpu", "cpu",
+           workers=WORKERS),
+    pyfunc("pyfunc-body-workers", f"pyfunc main(body), {WORKERS} worker processes", "pyfunc-body", workers=WORKERS),
 ]
 
 #: (goal text, measured value → ratio, reference, limit, comparison) checked after the run.
@@ -406,6 +417,13 @@ def targets(results: dict[str, dict], build: dict[str, object]) -> list[tuple[st
         if cold is not None:
             goal = 1.0 if name in FLASK_HELLO else 0.6
             rows.append((f"{name} cold start vs functions-framework", f"≤ {goal}×", f"{cold:.2f}×", cold <= goal))
+    r_cpu = ratio("pyfunc-cpu-workers", results.get("pyfunc-cpu"))
+    if r_cpu is not None:
+        rows.append((f"CPU-bound req/s, {WORKERS} worker processes vs 1", "≥ 1.3×", f"{r_cpu:.2f}×", r_cpu >= 1.3))
+    r_cold = ratio("pyfunc-body-workers", results.get("pyfunc-body"), "cold_ms")
+    if r_cold is not None:
+        rows.append((f"cold start, {WORKERS} worker processes vs 1 (fork after import)", "≤ 1.15×", f"{r_cold:.2f}×",
+                     r_cold <= 1.15))
     for name in NO_FLASK_HELLO[:1]:
         if name in results and ff:
             rows.append(("idle RSS vs functions-framework", f"≤ {ff['idle_rss']:.0f} MiB",
@@ -521,7 +539,8 @@ Method: each configuration in turn on loopback; {args.warmup} s warm-up, then
 `wrk -t2 -c{args.connections} -d{args.seconds}s --latency` × {args.passes}, median reported; cold start is
 spawn → first 200 on `GET /`, median of {args.cold_starts}; memory summed over the server's processes.
 Cases: hello per style; CloudEvent binary mode in and out; a 1 MiB POST; a sync function
-sleeping 50 ms (how many requests it keeps in flight).
+sleeping 50 ms (how many requests it keeps in flight); a CPU-bound function (≈ 2 ms of pure
+Python a request) in 1 and {WORKERS} worker processes, and hello's cold start in {WORKERS}.
 
 ![throughput and cold start](benchmarks.png)
 
@@ -563,7 +582,9 @@ Evidence from `python -X importtime -m pyfunc start` and cProfile of the request
 - **Functions Framework style**: a real Flask dispatch per request (so `flask.abort`,
   `jsonify` and `flask.request` behave as in functions-framework), ~45 µs of Flask plus the
   hand-off: ≈ 4× functions-framework's own server.
-- One process, one event loop: on this 2-core machine wrk takes part of a core.
+- One process, one event loop by default (one worker process without a CPU quota): a
+  CPU-bound function gains throughput only from more worker processes (`WEB_CONCURRENCY`,
+  the CPU-bound rows); on this 2-core machine wrk takes part of a core.
 """
 
 
