@@ -123,6 +123,23 @@ def test_two_worker_processes_answer_from_two_pids(tmp_path, serve):
     assert "in 2 worker processes" in server.output
 
 
+def test_the_function_is_imported_once_before_the_workers_fork(tmp_path, serve):
+    """Fork after import: cold start does not grow with the workers, and module-level code runs once."""
+    imports = tmp_path / "imports"
+    write_function(tmp_path / "fn", {"func.py": f"""
+        import os
+
+        with open({str(imports)!r}, "a") as log:
+            log.write(f"{{os.getpid()}}\\n")
+
+        def main(body):
+            return str(os.getpid())
+    """})
+    server = serve(tmp_path / "fn", {"WEB_CONCURRENCY": "3"})
+    assert len(_pids_answering(server.url, 3)) == 3
+    assert imports.read_text().split() == [str(server.process.pid)]
+
+
 def test_handler_template_gunicorn_workers_sets_the_processes(tmp_path, serve):
     write_function(tmp_path, PID)
     server = serve(tmp_path, {"WEB_CONCURRENCY": "", "GUNICORN_WORKERS": "2"})
@@ -196,6 +213,14 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path, serve):
         time.sleep(0.05)
     now = _pids_answering(server.url, 2)
     assert second in now and first not in now and len(now) == 2, "a new worker serves beside the surviving one"
+    for pid in now:  # every worker at once, soon after they started: replaced after a back-off
+        os.kill(pid, signal.SIGKILL)
+    while server.output.count(" started (pid ") < 5:
+        assert time.monotonic() < deadline + 30, server.output
+        time.sleep(0.05)
+    again = _pids_answering(server.url, 2)
+    assert len(again) == 2 and not again & (now | {first})
+    assert "starting a new one in " in server.output
     assert server.process.poll() is None
     assert server.stop() == 0
 

@@ -88,7 +88,7 @@ def supervise(serve: Callable[[], None], count: int, sockets: list[socket.socket
     try:
         for slot in range(count):
             start(slot)
-        while workers:
+        while workers or due:
             wait = min((when for when in due.values()), default=time.monotonic() + 1.0) - time.monotonic()
             info = signal.sigtimedwait(_WAITED, max(wait, 0.0))
             if info is not None and info.si_signo != signal.SIGCHLD:
