@@ -315,3 +315,25 @@ def test_default_body_budget_is_shared_by_the_worker_processes(tmp_path):
     assert one == default_body_budget() and four == one // 4
     set_per_worker = Config.load({"search_dir": str(tmp_path)}, {"WEB_CONCURRENCY": "4", "PYFUNC_MAX_INFLIGHT_BODY": "1000"})
     assert set_per_worker.max_inflight_body == 1000
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path, serve):
+    write_function(tmp_path, PID)
+    server = serve(tmp_path, {"WEB_CONCURRENCY": "2"})
+    workers = _pids_answering(server.url, 2)
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their supervisor"
+        time.sleep(0.05)
+    server.stop()
+    assert server.output.count("the supervisor process is gone; draining worker") == 2
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` runs (an exited process its new parent has not reaped yet is a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
