@@ -215,7 +215,7 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path, serve):
     assert second in now and first not in now and len(now) == 2, "a new worker serves beside the surviving one"
     for pid in now:  # every worker at once, soon after they started: replaced after a back-off
         os.kill(pid, signal.SIGKILL)
-    while server.output.count(" started (pid ") < 5:
+    while server.output.count(" forked (pid ") < 5:
         assert time.monotonic() < deadline + 30, server.output
         time.sleep(0.05)
     again = _pids_answering(server.url, 2)

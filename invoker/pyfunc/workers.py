@@ -30,12 +30,13 @@ with ``signal.sigtimedwait`` only; elsewhere one process serves.
 
 from __future__ import annotations
 
+import _thread
+import gc
 import logging
 import os
 import signal
 import socket
 import sys
-import threading
 import time
 from typing import Callable
 
@@ -73,7 +74,7 @@ def supervise(serve: Callable[[], None], count: int, sockets: list[socket.socket
         if pid == 0:
             _worker(serve, unblocked, alive_r, alive_w)
         workers[pid] = (slot, time.monotonic())
-        log.info("worker %d started (pid %d)", slot + 1, pid)
+        log.info("worker %d forked (pid %d)", slot + 1, pid)
 
     def stop(signo: int) -> None:
         for pid in workers:
@@ -85,6 +86,7 @@ def supervise(serve: Callable[[], None], count: int, sockets: list[socket.socket
             sock.close()
         due.clear()
 
+    gc.freeze()  # the imported objects stay out of the workers' collections, so they stay shared pages
     try:
         for slot in range(count):
             start(slot)
@@ -149,7 +151,7 @@ def _worker(serve: Callable[[], None], unblocked, alive_r: int, alive_w: int) ->
         os.setpgid(0, 0)
         os.close(alive_w)
         signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
-        threading.Thread(target=_orphaned, args=(alive_r,), name="pyfunc-parent-watch", daemon=True).start()
+        _thread.start_new_thread(_orphaned, (alive_r,))  # not threading's: it waits for the thread to run
         serve()
         code = 0
     except SystemExit as exc:
