@@ -42,16 +42,17 @@ CPU_BOUND = {"func.py": """
         return json.dumps({"pid": os.getpid(), "start": start, "end": time.monotonic()})
 """}
 
-#: Sleeps as long as the body says; marks its process as busy in MARKS while it does.
+#: Sleeps as long as the body says; leaves a mark named after its process for each call.
 SLOW = {"func.py": """
     import os
+    import time
+    import uuid
     from pathlib import Path
 
     MARKS = Path(os.environ["MARKS"])
 
     def main(body):
-        (MARKS / str(os.getpid())).touch()
-        import time
+        (MARKS / f"{os.getpid()}-{uuid.uuid4()}").touch()
         time.sleep(float(body or 0))
         return str(os.getpid())
 """}
@@ -185,14 +186,17 @@ def test_sigterm_drains_in_flight_requests_in_every_worker_and_exits_0(tmp_path,
         mark.unlink()
     pool = ThreadPoolExecutor(40)
     pending = []
+    busy: set[int] = set()
+    deadline = time.monotonic() + 30
     for _ in range(40):  # fresh connections until both workers hold a sleeping call
         pending.append(pool.submit(lambda: requests.post(server.url, data="2", timeout=60)))
-        deadline = time.monotonic() + 1
-        while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
+        while len(list(marks.iterdir())) < len(pending):  # every request sent is in a call
+            assert time.monotonic() < deadline
             time.sleep(0.02)
-        if len(list(marks.iterdir())) == 2:
+        busy = {int(mark.name.split("-")[0]) for mark in marks.iterdir()}
+        if len(busy) == 2:
             break
-    assert {int(m.name) for m in marks.iterdir()} == workers, "both workers have a call in flight"
+    assert busy == workers, "both workers have a call in flight"
     assert server.stop() == 0
     answers = [future.result() for future in pending]
     pool.shutdown()
