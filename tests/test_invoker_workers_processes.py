@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -341,3 +342,26 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare(1)")
+def test_as_pid_1_of_a_container_sigterm_still_drains_the_workers(tmp_path):
+    """PID 1 of a PID namespace gets no signal it has no handler for: the supervisor's blocked,
+    waited-for SIGTERM must still reach it, as from the container runtime."""
+    write_function(tmp_path, PID)
+    port = cnb_host.free_port()
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
+    outer = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "pyfunc", "start",
+                              "-s", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cnb_host.wait_for(port, outer)
+        workers = _pids_answering(f"http://127.0.0.1:{port}", 2)
+        assert len(workers) == 2 and 1 not in workers and max(workers) < 50, "numbered inside the namespace"
+        init = int(Path(f"/proc/{outer.pid}/task/{outer.pid}/children").read_text().split()[0])
+        os.kill(init, signal.SIGTERM)
+        assert outer.wait(30) == 0
+        assert outer.stdout.read().count("stopped after SIGTERM") == 2
+    finally:
+        if outer.poll() is None:
+            outer.kill()
+            outer.wait()

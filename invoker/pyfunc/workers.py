@@ -4,13 +4,14 @@ The parent has already imported the function and the server, built the app and b
 sockets (``pyfunc.server``); it then forks ``count`` workers, each running the same server on
 the inherited sockets, so cold start does not grow with N (no worker imports anything again,
 unlike a spawned worker: uvicorn's ``--workers``, hypercorn's ``-w``). The sockets are bound
-but not listening: each worker listens and accepts only after its own ASGI lifespan startup
-(the function's ``start()``) completed, and the kernel hands a shared socket's connections
-only to processes that accept, so no worker is given a connection before its ``start()``
-returned. Everything per process stays per process: ``start()``/``stop()``, readiness, the
+but not listening: the first worker whose ASGI lifespan startup (the function's ``start()``)
+completed makes them listen, each worker accepts only after its own startup, and the kernel
+hands a shared socket's connections only to processes that accept, so no worker is given a
+connection before its own ``start()`` returned. Everything per process stays per process: ``start()``/``stop()``, readiness, the
 thread pool, and every limit (concurrency, body budget, connections).
 
-The parent (PID 1 in a container):
+The parent (PID 1 in a container, where a signal without a handler is dropped: it blocks
+SIGTERM, SIGINT and SIGCHLD and takes them with ``sigtimedwait``, which PID 1 receives too):
 
 * relays SIGTERM and SIGINT to every worker, which drain as a single server does (finish
   in-flight requests within ``PYFUNC_GRACE``, run ``stop()``, exit 0); once all have exited,
