@@ -207,6 +207,35 @@ def test_sigterm_drains_in_flight_requests_in_every_worker_and_exits_0(tmp_path,
     assert "draining 2 worker processes" in server.output
 
 
+def test_ctrl_c_drains_every_worker_in_flight_requests_answered(tmp_path):
+    """A terminal's Ctrl-C signals the whole foreground process group: the workers, in their own
+    groups, get only the parent's one relayed SIGINT (a second would make uvicorn exit without
+    waiting for the call in flight)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write_function(tmp_path / "fn", SLOW)
+    port = cnb_host.free_port()
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "MARKS": str(marks)}
+    server = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path / "fn")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        cnb_host.wait_for(port, server)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(lambda: requests.post(f"http://127.0.0.1:{port}", data="1.5", timeout=60))
+            deadline = time.monotonic() + 30
+            while not any(marks.iterdir()):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.killpg(server.pid, signal.SIGINT)  # as the terminal does
+            assert answer.result().status_code == 200
+        assert server.wait(30) == 0
+        assert server.stdout.read().count("stopped after SIGINT") == 2
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def test_a_killed_worker_is_replaced_and_logged(tmp_path, serve):
     write_function(tmp_path, PID)
     server = serve(tmp_path, {"WEB_CONCURRENCY": "2"})
