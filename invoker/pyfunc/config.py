@@ -285,7 +285,7 @@ def _processes(env: Mapping[str, str]) -> int:
             value = _number(env, name, 1, int)
             if value < 1:
                 raise ConfigError(f"{name}={env[name]!r} asks for no server process",
-                                  fix=f"set {name} to 1 or more worker processes (default: the CPUs of the container's quota)")
+                                  fix=f"set {name} to 1 or more worker processes (default: the container's CPUs)")
             return value
     return default_processes()
 

@@ -99,7 +99,8 @@ def supervise(serve: Callable[[], None], count: int, sockets: list[socket.socket
                     log.info("%s: draining %d worker processes", signal.Signals(info.si_signo).name, len(workers))
                 stopping = True
                 stop(info.si_signo)
-            for pid, code, (slot, since) in [(pid, code, workers.pop(pid)) for pid, code in _reaped() if pid in workers]:
+            ended = [(pid, code, workers.pop(pid)) for pid, code in _reaped() if pid in workers]
+            for pid, code, (slot, since) in ended:
                 if stopping:
                     continue
                 if code == STARTUP_FAILED:
