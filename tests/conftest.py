@@ -31,7 +31,7 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 def _clean_env(monkeypatch):
     """No function settings leak in from the developer's shell."""
     for name in ("BP_FUNCTION", "MODULE_NAME", "FUNCTION_NAME", "FUNCTION_TARGET", "FUNCTION_SOURCE",
-                 "FUNCTION_SIGNATURE_TYPE", "LISTEN_ADDRESS", "PORT", "HOST", "DEBUG"):
+                 "FUNCTION_SIGNATURE_TYPE", "LISTEN_ADDRESS", "PORT", "HOST", "DEBUG", "WEB_CONCURRENCY", "GUNICORN_WORKERS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -52,7 +52,9 @@ class Server:
         self.port = cnb_host.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "LISTEN_ADDRESS")}
-        full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", **(env or {})})
+        # One server process unless a test asks for workers: a CI machine's CPU quota would
+        # otherwise fork one per CPU (pyfunc.workers) under tests that count calls in one process.
+        full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1", **(env or {})})
         self.process = subprocess.Popen([python, "-m", "pyfunc", "start", "-s", str(directory), *args],
                                         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # The log is read as it comes: a server that logs more than a pipe holds (~64 KiB)

@@ -88,7 +88,8 @@ def test_read_body_refuses_a_declared_length_before_reading():
 
 
 RUNTIME_SETTINGS = ["BP_FUNCTION", "MODULE_NAME", "FUNCTION_NAME", "FUNCTION_TARGET", "FUNCTION_SOURCE",
-                    "FUNCTION_SIGNATURE_TYPE", "LISTEN_ADDRESS", "PORT", "HOST", "PYFUNC_MAX_BODY", "PYFUNC_TIMEOUT"]
+                    "FUNCTION_SIGNATURE_TYPE", "LISTEN_ADDRESS", "PORT", "HOST", "PYFUNC_MAX_BODY", "PYFUNC_TIMEOUT",
+                    "WEB_CONCURRENCY", "GUNICORN_WORKERS"]
 
 
 def test_any_runtime_settings_load_or_raise_config_error(tmp_path):

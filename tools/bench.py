@@ -11,6 +11,8 @@ spawn → first HTTP 200 (median of 5). RSS/PSS are summed over the server's pro
 granian) are installed into their own virtualenvs under .tools/bench/ on first use. As root,
 pyfunc's hello is also measured straight and through Knative's queue-proxy in a network
 namespace (``--only queue-proxy``; ``make queue-proxy`` builds it).
+A CPU-bound function (≈ 2 ms of pure Python) runs in 1 and ``WORKERS`` worker processes, and
+hello's cold start is measured in ``WORKERS`` processes too (they fork after import).
 """
 
 from __future__ import annotations
@@ -79,7 +81,12 @@ FUNCTIONS = {
                           "    return {'type': 'dev.bench.reply', 'source': '/bench'}, data\n"},
     "pyfunc-len": {"func.py": "def main(body):\n    return str(len(body))\n"},
     "pyfunc-sleep": {"func.py": "import time\n\ndef main(body):\n    time.sleep(0.05)\n    return 'ok'\n"},
+    # ≈ 2 ms of pure Python per request (holds the GIL: only more processes add throughput)
+    "pyfunc-cpu": {"func.py": "def main(body):\n    n = 0\n    for i in range(27000):\n        n += i * i\n    return str(n)\n"},
 }
+
+#: Worker processes of the multi-process configurations: the machine's CPUs (at least 2).
+WORKERS = max(2, os.cpu_count() or 1)
 
 CLOUDEVENT_LUA = """
 wrk.method = "POST"
@@ -113,9 +120,9 @@ class Config:
 
 
 def pyfunc(name: str, label: str, function: str, case: str = "hello", script: str | None = None, flask: bool = False,
-           args: tuple[str, ...] = ()) -> Config:
+           args: tuple[str, ...] = (), workers: int = 1) -> Config:
     return Config(name, label, "pyfunc", function, ["-m", "pyfunc", "start", *args], case, script, flask,
-                  {"LISTEN_ADDRESS": "127.0.0.1:{port}", "PYTHONPATH": str(PYFUNC_PACKAGES)})
+                  {"LISTEN_ADDRESS": "127.0.0.1:{port}", "PYTHONPATH": str(PYFUNC_PACKAGES), "WEB_CONCURRENCY": str(workers)})
 
 
 CONFIGS = [
@@ -148,6 +155,10 @@ CONFIGS = [
     Config("ff-sleep", "functions-framework sync sleep 50 ms", "ff", "ff-sleep",
            ["-m", "functions_framework", "--target", "hello", "--port", "{port}", "--host", "127.0.0.1"], "sleep"),
     pyfunc("pyfunc-sleep", "pyfunc sync sleep 50 ms", "pyfunc-sleep", "sleep"),
+    pyfunc("pyfunc-cpu", "pyfunc CPU-bound 2 ms, 1 worker process", "pyfunc-cpu", "cpu"),
+    pyfunc("pyfunc-cpu-workers", f"pyfunc CPU-bound 2 ms, {WORKERS} worker processes", "pyfunc-cpu", "cpu",
+           workers=WORKERS),
+    pyfunc("pyfunc-body-workers", f"pyfunc main(body), {WORKERS} worker processes", "pyfunc-body", workers=WORKERS),
 ]
 
 #: (goal text, measured value → ratio, reference, limit, comparison) checked after the run.
@@ -266,14 +277,7 @@ def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, o
     if config.script:
         script = root / f"{config.name}.lua"
         script.write_text(config.script)
-    colds = []
-    if config.case == "hello":
-        for _ in range(args.cold_starts + 1):  # the first spawn warms the page cache; it is not counted
-            server = Server(config, root)
-            try:
-                colds.append(server.wait() * 1000)
-            finally:
-                server.stop()
+    cold = cold_starts([config], root, args.cold_starts)[0] if config.case == "hello" else None
     server = Server(config, root)
     try:
         server.wait(any_status=True)
@@ -286,8 +290,24 @@ def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, o
         server.stop()
     result: dict[str, object] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
     result.update(passes=[p["req_per_s"] for p in passes], idle_rss=idle_rss, rss=rss, pss=pss,
-                  cold_ms=statistics.median(colds[1:]) if colds else None)
+                  cold_ms=cold)
     return result
+
+
+def cold_starts(configs: list[Config], root: Path, runs: int) -> list[float]:
+    """Median ms from spawn to the first 200 of each configuration, spawned in turn ``runs``
+    times, so that the machine's changing load falls on all of them alike."""
+    times: list[list[float]] = [[] for _ in configs]
+    for attempt in range(runs + 1):  # the first round warms the page cache; it is not counted
+        for config, seen in zip(configs, times):
+            server = Server(config, root)
+            try:
+                elapsed = server.wait() * 1000
+            finally:
+                server.stop()
+            if attempt:
+                seen.append(elapsed)
+    return [statistics.median(t) for t in times]
 
 
 def queue_proxy(root: Path, args: argparse.Namespace) -> dict[str, dict] | None:
@@ -406,6 +426,13 @@ def targets(results: dict[str, dict], build: dict[str, object]) -> list[tuple[st
         if cold is not None:
             goal = 1.0 if name in FLASK_HELLO else 0.6
             rows.append((f"{name} cold start vs functions-framework", f"≤ {goal}×", f"{cold:.2f}×", cold <= goal))
+    r_cpu = ratio("pyfunc-cpu-workers", results.get("pyfunc-cpu"))
+    if r_cpu is not None:
+        rows.append((f"CPU-bound req/s, {WORKERS} worker processes vs 1", "≥ 1.3×", f"{r_cpu:.2f}×", r_cpu >= 1.3))
+    r_cold = results.get("pyfunc-body-workers", {}).get("cold_vs_one")
+    if r_cold is not None:
+        rows.append((f"cold start, {WORKERS} worker processes vs 1 (fork after import; spawned in turn)", "≤ 1.15×",
+                     f"{r_cold:.2f}×", r_cold <= 1.15))
     for name in NO_FLASK_HELLO[:1]:
         if name in results and ff:
             rows.append(("idle RSS vs functions-framework", f"≤ {ff['idle_rss']:.0f} MiB",
@@ -521,7 +548,8 @@ Method: each configuration in turn on loopback; {args.warmup} s warm-up, then
 `wrk -t2 -c{args.connections} -d{args.seconds}s --latency` × {args.passes}, median reported; cold start is
 spawn → first 200 on `GET /`, median of {args.cold_starts}; memory summed over the server's processes.
 Cases: hello per style; CloudEvent binary mode in and out; a 1 MiB POST; a sync function
-sleeping 50 ms (how many requests it keeps in flight).
+sleeping 50 ms (how many requests it keeps in flight); a CPU-bound function (≈ 2 ms of pure
+Python a request) in 1 and {WORKERS} worker processes, and hello's cold start in {WORKERS}.
 
 ![throughput and cold start](benchmarks.png)
 
@@ -563,7 +591,9 @@ Evidence from `python -X importtime -m pyfunc start` and cProfile of the request
 - **Functions Framework style**: a real Flask dispatch per request (so `flask.abort`,
   `jsonify` and `flask.request` behave as in functions-framework), ~45 µs of Flask plus the
   hand-off: ≈ 4× functions-framework's own server.
-- One process, one event loop: on this 2-core machine wrk takes part of a core.
+- One process, one event loop by default (one worker process without a CPU quota): a
+  CPU-bound function gains throughput only from more worker processes (`WEB_CONCURRENCY`,
+  the CPU-bound rows); on this 2-core machine wrk takes part of a core.
 """
 
 
@@ -594,6 +624,11 @@ def main() -> int:
             r = results[config.name]
             print(f"  {r['req_per_s']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, errors {r['errors']:.0f}, "
                   f"cold {r['cold_ms'] or 0:.0f} ms, RSS {r['rss']:.0f} MiB", flush=True)
+        if "pyfunc-body" in results and "pyfunc-body-workers" in results:  # side by side: 1 vs N workers
+            named = {c.name: c for c in CONFIGS}
+            one, many = cold_starts([named["pyfunc-body"], named["pyfunc-body-workers"]], root, args.cold_starts)
+            results["pyfunc-body-workers"]["cold_vs_one"] = many / one
+            print(f"cold start in turn: 1 worker {one:.0f} ms, {WORKERS} workers {many:.0f} ms", flush=True)
         build = buildpack_times()
         print(f"buildpack: {build}", flush=True)
         soaked = soak(root, args.soak_seconds, 64) if args.soak_seconds else None

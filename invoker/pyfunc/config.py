@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .cpu import default_threads
+from .cpu import default_processes, default_threads
 from .memory import default_body_budget
 from .errors import ConfigError
 
@@ -60,8 +60,11 @@ class Config:
         debug: verbose logs (``--debug``/``DEBUG``).
         max_body: request body limit in bytes (``PYFUNC_MAX_BODY``); 413 beyond it.
         timeout: per-request limit in seconds (``PYFUNC_TIMEOUT``), 0 for none; 504 beyond.
-        max_workers: threads for sync functions (``MAX_WORKERS``; default from the
-            container's CPU quota, see ``pyfunc.cpu``).
+        max_workers: threads for sync functions, per worker process (``MAX_WORKERS``; default
+            from the container's CPU quota, see ``pyfunc.cpu``).
+        worker_processes: server processes (``WEB_CONCURRENCY``, else the handler template's
+            ``GUNICORN_WORKERS``; default the whole CPUs of the cgroup quota, 1 without one, see
+            ``pyfunc.cpu``). Every limit below is per worker process (``pyfunc.workers``).
         max_concurrency: in-flight request cap (``PYFUNC_MAX_CONCURRENCY``), 0 for none; 503.
         grace: seconds to drain in-flight requests after SIGTERM (``PYFUNC_GRACE``).
         log_format: ``text`` or ``json`` (``PYFUNC_LOG_FORMAT``).
@@ -74,7 +77,8 @@ class Config:
         loop_watchdog: seconds the event loop may go without running before its stack is
             logged (``PYFUNC_LOOP_WATCHDOG``), 0 for no watchdog; see ``pyfunc.watchdog``.
         max_inflight_body: bytes of request bodies buffered at once (``PYFUNC_MAX_INFLIGHT_BODY``;
-            default from the cgroup memory limit, see ``pyfunc.memory``), 0 for none; 503 beyond.
+            default from the cgroup memory limit shared by the worker processes, see
+            ``pyfunc.memory``), 0 for none; 503 beyond.
         max_header_bytes: request head limit in bytes (``PYFUNC_MAX_HEADER_BYTES``), 0 for none; 431.
         max_headers: header fields per request (``PYFUNC_MAX_HEADERS``), 0 for none; 431.
         header_timeout: seconds for a request head to arrive (``PYFUNC_HEADER_TIMEOUT``), 0 for none; 408.
@@ -97,6 +101,7 @@ class Config:
     max_body: int = DEFAULT_MAX_BODY
     timeout: float = 0.0
     max_workers: int = 50
+    worker_processes: int = 1
     max_concurrency: int = 1000
     grace: float = 30.0
     log_format: str = "text"
@@ -136,6 +141,7 @@ class Config:
         log_format = env.get("PYFUNC_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"PYFUNC_LOG_FORMAT={log_format!r} is not a log format", fix="use text or json")
+        processes = _processes(env)
         return cls(
             search_dir=search_dir,
             module=module,
@@ -149,6 +155,7 @@ class Config:
             max_body=_number(env, "PYFUNC_MAX_BODY", DEFAULT_MAX_BODY, int),
             timeout=_number(env, "PYFUNC_TIMEOUT", 0.0, float),
             max_workers=max(1, _number(env, "MAX_WORKERS", 0, int) or default_threads()),
+            worker_processes=processes,
             max_concurrency=_number(env, "PYFUNC_MAX_CONCURRENCY", 1000, int),
             grace=_number(env, "PYFUNC_GRACE", 30.0, float),
             log_format=log_format,
@@ -156,7 +163,7 @@ class Config:
             probe_paths=_probe_paths(env),
             stuck_liveness=_number(env, "PYFUNC_STUCK_LIVENESS", 60.0, float),
             loop_watchdog=_number(env, "PYFUNC_LOOP_WATCHDOG", 10.0, float),
-            max_inflight_body=_number(env, "PYFUNC_MAX_INFLIGHT_BODY", default_body_budget(), int),
+            max_inflight_body=_number(env, "PYFUNC_MAX_INFLIGHT_BODY", default_body_budget() // processes, int),
             max_header_bytes=_number(env, "PYFUNC_MAX_HEADER_BYTES", 16384, int),
             max_headers=_number(env, "PYFUNC_MAX_HEADERS", 100, int),
             header_timeout=_number(env, "PYFUNC_HEADER_TIMEOUT", 10.0, float),
@@ -282,6 +289,19 @@ def _port(value: str, setting: str) -> int:
     if value.isdigit() and int(value) < 65536:
         return int(value)
     raise ConfigError(f"{setting}={value!r} is not a TCP port", fix="use a number from 0 (any free port) to 65535")
+
+
+def _processes(env: Mapping[str, str]) -> int:
+    """Worker processes: WEB_CONCURRENCY (uvicorn, gunicorn, Heroku), GUNICORN_WORKERS (seed
+    handler-template-dockerization), else the CPU quota. Raises ConfigError below 1."""
+    for name in ("WEB_CONCURRENCY", "GUNICORN_WORKERS"):
+        if env.get(name):
+            value = _number(env, name, 1, int)
+            if value < 1:
+                raise ConfigError(f"{name}={env[name]!r} asks for no server process",
+                                  fix=f"set {name} to 1 or more worker processes (default: the container's CPUs)")
+            return value
+    return default_processes()
 
 
 def _number(env: Mapping[str, str], name: str, default, kind):

@@ -30,6 +30,20 @@ def default_threads(root: Path = Path("/sys/fs/cgroup")) -> int:
     return min(MAX_THREADS, math.ceil(THREADS_PER_CPU * quota(root)))
 
 
+def default_processes(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The default number of worker processes: the whole CPUs of the cgroup quota, at least 1.
+
+    Without a quota (a pod with no CPU limit) this is 1, not the host's CPU count: a process
+    per host CPU on a 64-core node would multiply the memory by 64 for CPUs the pod may not get.
+    """
+    limited = _cgroup_v2(root / "cpu.max") or _cgroup_v1(root / "cpu")
+    if not limited:
+        return 1
+    if hasattr(os, "sched_getaffinity"):
+        limited = min(limited, float(len(os.sched_getaffinity(0))))
+    return max(1, int(limited))
+
+
 def _cgroup_v2(path: Path) -> float | None:
     try:
         limit, period = path.read_text().split()[:2]

@@ -2,7 +2,9 @@
 
 uvicorn owns the signals: on SIGTERM/SIGINT it stops accepting, waits up to ``grace``
 seconds for in-flight requests, then runs the lifespan shutdown (the function's ``stop()``)
-and returns, so the process exits 0.
+and returns, so the process exits 0. With more than one worker process
+(``Config.worker_processes``) each runs this server on the sockets bound here, forked by
+``pyfunc.workers`` once everything is imported.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib.util
 import logging
 import signal
 import socket
+import sys
 
 from .config import Config
 from .errors import ConfigError
@@ -77,7 +80,10 @@ def _bound(host: str, port: int) -> tuple[socket.socket | None, str]:
 
 
 def serve(app, config: Config) -> None:
-    """Run ``app`` until a signal ends the server (blocks)."""
+    """Run ``app`` until a signal ends the server (blocks), in ``config.worker_processes`` processes.
+
+    Raises SystemExit(3) when the function's ``start()`` failed (in any worker).
+    """
     import uvicorn
 
     sockets = bind(config.addresses)
@@ -102,22 +108,54 @@ def serve(app, config: Config) -> None:
         log_level="debug" if config.debug else "info",
         timeout_graceful_shutdown=config.grace,
         ws="none",
+        workers=1,  # per process; else uvicorn reads WEB_CONCURRENCY itself (pyfunc.workers forks them)
     )
     server = uvicorn.Server(uconfig)
-    # uvicorn re-raises the signal it caught once it has drained; these handlers absorb it,
-    # so a SIGTERM drain ends with exit status 0 as Kubernetes and Knative expect.
-    for drained in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(drained, _drained)
     listening = ", ".join(_shown(s) for s in sockets)
-    log.info("serving %s on %s (accepting connections once started)",
-             getattr(app.adapter, "describe", lambda: "")(), listening)
+    processes = config.worker_processes
+    if processes > 1 and not _supervisable():
+        processes = 1
+    log.info("serving %s on %s%s (accepting connections once started)", getattr(app.adapter, "describe", lambda: "")(),
+             listening, f" in {processes} worker processes" if processes > 1 else "")
+    if processes == 1:
+        _run(server, sockets)
+        return
+    from .workers import supervise
+
+    uconfig.load()  # uvicorn's protocol, lifespan and loop modules are imported once, before the fork
+    uconfig.get_loop_factory()
+    status = supervise(lambda: _run(server, sockets), processes, sockets)
+    if status:
+        raise SystemExit(status)
+
+
+def _run(server, sockets: list[socket.socket]) -> None:
+    """Run one uvicorn server on ``sockets`` until it drained; SystemExit(3) when it never started."""
+    # uvicorn re-raises the signal it caught once it has drained; these handlers absorb it,
+    # so a SIGTERM drain ends with exit status 0 as Kubernetes and Knative expect. One that
+    # comes before uvicorn's own handlers are in place (a worker told to stop as it forks)
+    # still stops the server: right after its startup.
+    def drained(signum: int, frame: object) -> None:
+        if server.should_exit:  # uvicorn re-raised it after draining
+            log.info("stopped after %s", signal.Signals(signum).name)
+        else:
+            server.should_exit = True
+            log.info("%s before the server started: stopping once started", signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, drained)
     server.run(sockets=sockets)
     if not server.started:
         raise SystemExit(3)
 
 
-def _drained(signum: int, frame: object) -> None:
-    log.info("stopped after %s", signal.Signals(signum).name)
+def _supervisable() -> bool:
+    from .workers import supported
+
+    if supported():
+        return True
+    log.warning("worker processes need fork and sigtimedwait, which %s lacks: serving in one process", sys.platform)
+    return False
 
 
 def _shown(sock: socket.socket) -> str:
