@@ -12,7 +12,7 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle pack queue-proxy user buildpack package run test bench clean
+.PHONY: all tools venv lifecycle pack queue-proxy func user buildpack package run test bench clean
 
 all: test
 
@@ -43,6 +43,14 @@ $(BIN)/queue: tools/queue-proxy/go.mod tools/queue-proxy/go.sum
 	mkdir -p $(BIN)
 	cd tools/queue-proxy && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(CURDIR)/$(BIN)/queue knative.dev/serving/cmd/queue
 
+# Knative's func CLI, pinned in tools/func/go.mod (tests/test_func_cli.py): v0.49.2, the newest
+# release whose dependencies the Go module proxy serves. Cold compile ~5 min, Go caches ~4 GB.
+func: $(BIN)/func
+$(BIN)/func: tools/func/go.mod tools/func/go.sum
+	mkdir -p $(BIN)
+	cd tools/func && CGO_ENABLED=0 $(GO) build -trimpath \
+	  -ldflags='-s -w -X knative.dev/func/pkg/version.Vers=v0.49.2' -o $(CURDIR)/$(BIN)/func knative.dev/func/cmd/func
+
 # detector and builder refuse uid 0: as root, the phases run as an unprivileged user.
 user:
 	@if [ "$$(id -u)" = 0 ] && ! id -u $(TEST_USER) >/dev/null 2>&1; then useradd --create-home $(TEST_USER); fi
@@ -62,7 +70,7 @@ package: pack buildpack
 run: tools buildpack
 	$(VENV)/bin/python tools/run.py $(APP) $(PORT)
 
-test: tools package queue-proxy
+test: tools package queue-proxy func
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.
