@@ -15,7 +15,7 @@ TEST_USER ?= cnb
 
 ENGINE := PYTHONPATH=tools $(VENV)/bin/python -m engine
 
-.PHONY: all help tools venv lifecycle pack user buildpack package engine engine-down run run-host test bench clean
+.PHONY: all help tools venv lifecycle pack func user buildpack package engine engine-down run run-host test bench clean
 
 all: test
 
@@ -26,6 +26,7 @@ help:
 	@echo "make test       install everything the tests need (engine included, as root), then run every test"
 	@echo "make tools      virtualenv, CNB lifecycle (go build) and the cnb user in .tools/"
 	@echo "make package    build/pyfunc-python-function-<version>.cnb (OFFLINE=1 adds a wheelhouse)"
+	@echo "make func       Knative's func CLI v0.49.2 (go build) in .tools/bin, for the func tests"
 	@echo "make engine     install Debian's docker.io, start dockerd and a registry for this checkout, make the builder"
 	@echo "make engine-down stop them"
 	@echo "make bench      measurements for BENCHMARKS.md (not part of the tests)"
@@ -51,6 +52,12 @@ pack: $(BIN)/pack
 $(BIN)/pack: tools/pack/go.mod tools/pack/go.sum
 	mkdir -p $(BIN)
 	cd tools/pack && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/pack github.com/buildpacks/pack
+
+# Knative func, pinned in tools/func/go.mod (v0.49.2: later versions need modules the proxy refuses).
+func: $(BIN)/func
+$(BIN)/func: tools/func/go.mod tools/func/go.sum
+	mkdir -p $(BIN)
+	cd tools/func && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/func knative.dev/func/cmd/func
 
 # detector and builder refuse uid 0: as root, the phases run as an unprivileged user.
 user:
@@ -81,7 +88,7 @@ run: tools package
 run-host: tools buildpack
 	@exec $(VENV)/bin/python tools/run.py $(APP) $(PORT) --host
 
-test: tools package
+test: tools package func
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.

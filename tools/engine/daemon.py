@@ -87,10 +87,21 @@ class Engine:
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The process env with DOCKER_HOST at this engine and pack's home under the state dir."""
         env = {**os.environ, "DOCKER_HOST": self.host, "PACK_HOME": str(self.state / "pack-home"),
-               "DOCKER_BUILDKIT": "0", "PATH": os.environ.get("PATH", "") + ":" + SBIN}
+               "DOCKER_BUILDKIT": "0", "PATH": os.environ.get("PATH", "") + ":" + SBIN,
+               "PACK_VOLUME_KEY": self.volume_key()}
         env.pop("DOCKER_CONTEXT", None)
         env.update(extra or {})
         return env
+
+    def volume_key(self) -> str:
+        """A secret kept in the state dir: pack run inside a container names its cache volumes with it,
+        so rebuilds find their cache (without it pack makes a new cache volume on every build)."""
+        path = self.state / "pack-volume-key"
+        if not path.is_file():
+            self.state.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(os.urandom(16).hex())
+        return path.read_text().strip()
 
     def docker(self, *args: str, check: bool = True, capture: bool = True, **options) -> subprocess.CompletedProcess:
         """``docker ARGS`` against this engine; output captured as text unless ``capture`` is False."""
