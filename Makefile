@@ -1,6 +1,7 @@
 # pyfunc: the Python function buildpack and its invoker.
-#   make run   build APP (default samples/http) through the real CNB lifecycle and serve it on PORT
+#   make run   build APP (default samples/http) into an image with pack and serve it on 127.0.0.1:PORT
 #   make test  everything the tests need, then the tests
+#   make help  every target
 SHELL := /bin/bash
 PYTHON ?= python3
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
@@ -12,9 +13,24 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle pack queue-proxy func user buildpack package run test bench clean
+ENGINE := PYTHONPATH=tools $(VENV)/bin/python -m engine
+
+.PHONY: all help tools venv lifecycle pack queue-proxy func user buildpack package engine engine-down run run-host test bench clean
 
 all: test
+
+help:
+	@echo "make run        build APP (default $(APP)) into an image with pack and docker run it on 127.0.0.1:PORT ($(PORT));"
+	@echo "                set build settings on the command line: make run APP=dir BP_FUNCTION=module.function"
+	@echo "make run-host   the same through the CNB lifecycle on the host, no container engine"
+	@echo "make test       install everything the tests need (engine included, as root), then run every test"
+	@echo "make tools      virtualenv, CNB lifecycle (go build) and the cnb user in .tools/"
+	@echo "make package    build/pyfunc-python-function-<version>.cnb (OFFLINE=1 adds a wheelhouse)"
+	@echo "make func       Knative's func CLI v0.49.2 (go build) in .tools/bin, for the func tests"
+	@echo "make engine     install Debian's docker.io, start dockerd and a registry for this checkout, make the builder"
+	@echo "make engine-down stop them"
+	@echo "make bench      measurements for BENCHMARKS.md (not part of the tests)"
+	@echo "make clean      stop the engine, remove build/ and .tools/ (engine data and images included)"
 
 tools: venv lifecycle user
 
@@ -63,12 +79,22 @@ buildpack: venv
 VERSION := $(shell sed -n 's/^  version = "\(.*\)"/\1/p' buildpack.toml)
 CNB := build/pyfunc-python-function-$(VERSION).cnb
 package: pack buildpack
-	rm -f $(CNB)
-	$(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64
-	@echo "packaged $(CNB)"
+	@if [ ! -f $(CNB) ] || [ $(BUILDPACK)/.inputs -nt $(CNB) ]; then \
+	  rm -f $(CNB) && $(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64 \
+	  && echo "packaged $(CNB)"; else echo "$(CNB) is up to date"; fi
 
-run: tools buildpack
-	$(VENV)/bin/python tools/run.py $(APP) $(PORT)
+# Debian's dockerd and docker-registry for this checkout (.tools/engine/), the stack images and the builder.
+engine: tools package
+	$(ENGINE) up
+
+engine-down:
+	@if [ -x $(VENV)/bin/python ]; then $(ENGINE) down; fi
+
+run: tools package
+	@exec $(VENV)/bin/python tools/run.py $(APP) $(PORT)
+
+run-host: tools buildpack
+	@exec $(VENV)/bin/python tools/run.py $(APP) $(PORT) --host
 
 test: tools package queue-proxy func
 	$(VENV)/bin/python -m pytest -q tests
@@ -78,5 +104,5 @@ bench: tools buildpack queue-proxy
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python tools/bench.py
 
-clean:
+clean: engine-down
 	rm -rf build $(TOOLS) invoker/*.egg-info

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import cnb_host  # noqa: E402
+from engine_harness import docker_engine  # noqa: E402,F401  (session fixture: the real-engine tests)
 
 
 @pytest.fixture(autouse=True)

@@ -298,5 +298,5 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-// as knative.dev/func's own go.mod (a bad dependency of pipelines-as-code); replaces apply only in the main module
+// As in knative.dev/func v0.49.2 go.mod.
 replace github.com/imdario/mergo => dario.cat/mergo v1.0.1

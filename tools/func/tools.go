@@ -1,7 +1,7 @@
 //go:build tools
 
-// Package tools pins Knative's func CLI (the main package knative.dev/func/cmd/func, v0.49.2: the
-// newest release whose dependencies the Go module proxy serves) for tests/test_func_cli.py.
+// Package tools pins Knative's func CLI (knative.dev/func/cmd/func) for `make func`: later
+// versions need modules the Go module proxy refuses (reference/real-engine.md).
 package tools
 
 import _ "knative.dev/func/cmd/func"
