@@ -60,7 +60,8 @@ $(BIN)/queue: tools/queue-proxy/go.mod tools/queue-proxy/go.sum
 	cd tools/queue-proxy && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(CURDIR)/$(BIN)/queue knative.dev/serving/cmd/queue
 
 # Knative's func CLI, pinned in tools/func/go.mod (tests/test_func_cli.py): v0.49.2, the newest
-# release whose dependencies the Go module proxy serves. Cold compile ~5 min, Go caches ~4 GB.
+# release whose dependencies the Go module proxy serves. Cold compile ~4.5 min of CPU (16 min on a
+# loaded 2-core machine), a 94 MB binary; Go's caches: ~1.4 GB of module sources, ~1.3 GB of builds.
 func: $(BIN)/func
 $(BIN)/func: tools/func/go.mod tools/func/go.sum
 	mkdir -p $(BIN)

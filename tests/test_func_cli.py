@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -124,7 +125,12 @@ def test_func_build_writes_its_scaffolding_before_it_needs_a_daemon(scaffolded, 
 # -- func's scaffolding through the real lifecycle on the host ------------------------------------
 
 def launch_like_func(built, port: int) -> str:
-    """Start the web process as func's image would, on ``[::]:port`` instead of ``[::]:8080``."""
+    """Start the web process as func's image would, on ``[::]:port`` instead of ``[::]:8080``; ask on ``[::1]``."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here ({error}): func's LISTEN_ADDRESS [::]:8080 needs one")
     built.stop()
     built.process = built.workspace.launch({"LISTEN_ADDRESS": f"[::]:{port}"})
     deadline = time.monotonic() + 60
