@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import textwrap
 from pathlib import Path
 
@@ -47,8 +48,17 @@ class Server:
         full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", **(env or {})})
         self.process = subprocess.Popen([python, "-m", "pyfunc", "start", "-s", str(directory), *args],
                                         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output = ""
+        # The log is read as it comes: a server that logs more than a pipe holds (~64 KiB)
+        # would otherwise block writing it.
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._lines.extend, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
         cnb_host.wait_for(self.port, self.process)
+
+    @property
+    def output(self) -> str:
+        """Everything the server has logged so far."""
+        return "".join(self._lines)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -58,7 +68,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait()
-        self.output = self.process.stdout.read()
+        self._reader.join(10)
         return code
 
 

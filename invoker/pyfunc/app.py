@@ -1,9 +1,15 @@
 """The ASGI application the server runs: probes, limits and errors around one style adapter.
 
 Order per request: liveness/readiness probes (never reach user code) → concurrency cap
-(503 + Retry-After) → body limit (413 before the body is read past it) → the adapter,
-within the per-request timeout (504) → any exception becomes a generic 500 whose only
-detail is a request id; the traceback goes to the log with that id.
+(503 + Retry-After) → body limit (413 before the body is read past it; by Content-Length,
+and 411 for an undelimited HTTP/1.0 body, before ``100 Continue``) → the adapter, within the
+per-request timeout (504) → any exception, or an answer that cannot be sent as HTTP
+(``framing.InvalidResponse``), becomes a generic 500 whose only detail is a request id; the
+traceback or the invalid part goes to the log with that id.
+
+Also: buffered styles read bodies within the in-flight body budget (503 + Retry-After,
+``pyfunc.memory``); readiness, then liveness, answer 503 while timed-out calls hold every
+worker thread (``pyfunc.runner``); a watchdog logs a blocked event loop (``pyfunc.watchdog``).
 """
 
 from __future__ import annotations
@@ -14,12 +20,16 @@ import os
 import time
 
 from .config import Config
-from .http import (HTTPError, Receive, Request, Response, Scope, Send, header, limited, read_body, request_id,
-                   send_response)
+from .framing import InvalidResponse
+from .http import (HTTPError, Receive, Request, Response, Scope, Send, check_length, header, limited, read_body,
+                   request_id, send_response)
+from .memory import BodyBudget
 from .styles import Adapter
+from .watchdog import LoopWatchdog
 
 log = logging.getLogger("pyfunc")
 access = logging.getLogger("pyfunc.request")
+_RETRY = [(b"retry-after", b"1")]
 
 #: Probe paths of every style (seed pyfunc: /healthz/*; Knative: /health/*; handler template: /_/ready).
 PROBES = {
@@ -42,6 +52,10 @@ class App:
         self.timeout = config.timeout or None
         self.max_concurrency = config.max_concurrency
         self.access_log = config.access_log
+        self.stuck_liveness = config.stuck_liveness
+        self.loop_watchdog = config.loop_watchdog
+        self.watchdog = None
+        self.body_budget = BodyBudget(config.max_inflight_body)
         self.inflight = 0
         self.probes = {**PROBES, **dict(config.probe_paths)}  # func.yaml deploy.healthEndpoints
 
@@ -69,7 +83,7 @@ class App:
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = {"started": False}  # whether a streaming adapter has begun its answer (then no error answer)
         if self.adapter.streaming:
-            work = self.adapter.asgi(scope, limited(receive, self.max_body), _tracked(send, state))
+            work = self._stream(scope, receive, _tracked(send, state))
         else:  # a buffered answer is sent in one go, after the adapter returned
             work = self._respond(scope, receive, send)
         try:
@@ -81,17 +95,25 @@ class App:
             if not state["started"]:
                 await send_response(send, exc.response())
         except Exception as exc:
-            if self.timeout is not None and _timed_out(exc):
+            if isinstance(exc, InvalidResponse):
+                log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
+                          self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
+                answer = self._crash(scope)
+            elif self.timeout is not None and _timed_out(exc):
                 log.error("request %s %s timed out after %ss [request_id=%s]",
                           scope["method"], scope["path"], self.timeout, request_id(scope))
                 answer = HTTPError(504, "the function did not answer in time").response()
             else:
                 log.exception("%s raised while handling %s %s [request_id=%s]",
                               self.adapter.target.name, scope["method"], scope["path"], request_id(scope))
-                headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
-                answer = Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
+                answer = self._crash(scope)
             if not state["started"]:
                 await send_response(send, answer)
+
+    def _crash(self, scope: Scope) -> Response:
+        """The generic 500: no detail but the request id, under which the log has the cause."""
+        headers = [(b"x-request-id", request_id(scope).encode("latin-1")), *self.adapter.error_headers]
+        return Response.text(f"Internal Server Error (request id {request_id(scope)})\n", 500, headers)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``_invoke`` plus one request log line: id, method, path, status, duration, traceparent."""
@@ -116,12 +138,41 @@ class App:
                         fields["duration_ms"], fields["request_id"], f" traceparent={traceparent}" if traceparent else "",
                         extra={"fields": fields})
 
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check_length(scope, self.max_body)  # 413/411 before the adapter can ask for 100 Continue
+        await self.adapter.asgi(scope, limited(receive, self.max_body), send)
+
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(scope, receive, self.max_body)
-        response = await self.adapter.respond(Request(scope, body))
-        await send_response(send, response)
+        """Read the body within the in-flight body budget (503 + Retry-After beyond it), then answer."""
+        budget = self.body_budget
+        taken = [0]
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit():  # reserved before any of it is read
+                size = int(value)
+                if size <= self.max_body or not self.max_body:  # else read_body answers 413
+                    if not budget.take(size):
+                        raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
+                    taken[0] = size
+                break
+            if name == b"transfer-encoding":  # chunked: taken as the chunks arrive
+                receive = _budgeted(receive, budget, taken)
+                break
+        try:
+            body = await read_body(scope, receive, self.max_body)
+            response = await self.adapter.respond(Request(scope, body))
+            await send_response(send, response)
+        finally:
+            if taken[0]:
+                budget.give(taken[0])
 
     async def _probe(self, probe: str, send: Send) -> None:
+        stuck_since = self.adapter.runner.stuck_since
+        if stuck_since is not None and (probe == "ready" or self.stuck_liveness and
+                                        time.monotonic() - stuck_since >= self.stuck_liveness):
+            await send_response(send, Response.text(
+                f"all {self.adapter.runner.max_workers} worker threads are stuck in calls that timed out "
+                f"{time.monotonic() - stuck_since:.0f}s ago\n", 503))
+            return
         try:
             ok, message = await getattr(self.adapter, probe)()
         except Exception as exc:
@@ -140,6 +191,9 @@ class App:
                     await send({"type": "lifespan.startup.failed",
                                 "message": f"the function's start() raised {type(exc).__name__}: {exc}"})
                     return
+                if self.loop_watchdog:
+                    self.watchdog = LoopWatchdog(asyncio.get_running_loop(), self.loop_watchdog)
+                    self.watchdog.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
@@ -147,8 +201,25 @@ class App:
                 except Exception:
                     log.exception("stop() of %s failed", self.adapter.target.name)
                 self.adapter.runner.shutdown()
+                if self.watchdog is not None:
+                    self.watchdog.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _budgeted(receive: Receive, budget: BodyBudget, taken: list[int]) -> Receive:
+    """``receive`` that takes each chunk from ``budget`` (adding to ``taken[0]``), HTTPError(503) when it cannot."""
+
+    async def budgeted_receive() -> dict:
+        message = await receive()
+        size = len(message.get("body", b""))
+        if size:
+            if not budget.take(size, taken[0]):
+                raise HTTPError(503, "too many request bodies in memory, retry shortly", _RETRY)
+            taken[0] += size
+        return message
+
+    return budgeted_receive
 
 
 def _tracked(send: Send, state: dict) -> Send:

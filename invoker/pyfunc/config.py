@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .cpu import default_threads
+from .memory import default_body_budget
 from .errors import ConfigError
 
 SIGNATURE_TYPES = ("http", "event", "cloudevent", "typed")
@@ -68,6 +69,18 @@ class Config:
         probe_paths: extra ``(path, "alive" | "ready")`` probe routes, from
             ``PYFUNC_LIVENESS_PATH`` / ``PYFUNC_READINESS_PATH`` (func.yaml
             ``deploy.healthEndpoints``), answered like the built-in ones.
+        stuck_liveness: seconds every worker may stay stuck in timed-out calls before
+            liveness answers 503 (``PYFUNC_STUCK_LIVENESS``), 0 for never; see ``pyfunc.runner``.
+        loop_watchdog: seconds the event loop may go without running before its stack is
+            logged (``PYFUNC_LOOP_WATCHDOG``), 0 for no watchdog; see ``pyfunc.watchdog``.
+        max_inflight_body: bytes of request bodies buffered at once (``PYFUNC_MAX_INFLIGHT_BODY``;
+            default from the cgroup memory limit, see ``pyfunc.memory``), 0 for none; 503 beyond.
+        max_header_bytes: request head limit in bytes (``PYFUNC_MAX_HEADER_BYTES``), 0 for none; 431.
+        max_headers: header fields per request (``PYFUNC_MAX_HEADERS``), 0 for none; 431.
+        header_timeout: seconds for a request head to arrive (``PYFUNC_HEADER_TIMEOUT``), 0 for none; 408.
+        idle_timeout: seconds an idle keep-alive connection stays open (``PYFUNC_IDLE_TIMEOUT``), 0 for none.
+        max_connections: open connections (``PYFUNC_MAX_CONNECTIONS``), 0 for none; None derives
+            the cap from ``RLIMIT_NOFILE`` (see ``pyfunc.limits.connection_cap``).
     """
 
     search_dir: Path
@@ -87,6 +100,14 @@ class Config:
     log_format: str = "text"
     access_log: bool = False
     probe_paths: tuple[tuple[str, str], ...] = ()
+    stuck_liveness: float = 60.0
+    loop_watchdog: float = 10.0
+    max_inflight_body: int = 1 << 30
+    max_header_bytes: int = 16384
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    max_connections: int | None = None
 
     @classmethod
     def load(cls, flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -130,6 +151,14 @@ class Config:
             log_format=log_format,
             access_log=env["PYFUNC_ACCESS_LOG"].lower() in _TRUE if env.get("PYFUNC_ACCESS_LOG") else log_format == "json",
             probe_paths=_probe_paths(env),
+            stuck_liveness=_number(env, "PYFUNC_STUCK_LIVENESS", 60.0, float),
+            loop_watchdog=_number(env, "PYFUNC_LOOP_WATCHDOG", 10.0, float),
+            max_inflight_body=_number(env, "PYFUNC_MAX_INFLIGHT_BODY", default_body_budget(), int),
+            max_header_bytes=_number(env, "PYFUNC_MAX_HEADER_BYTES", 16384, int),
+            max_headers=_number(env, "PYFUNC_MAX_HEADERS", 100, int),
+            header_timeout=_number(env, "PYFUNC_HEADER_TIMEOUT", 10.0, float),
+            idle_timeout=_number(env, "PYFUNC_IDLE_TIMEOUT", 5.0, float),
+            max_connections=_number(env, "PYFUNC_MAX_CONNECTIONS", None, int),
         )
 
 

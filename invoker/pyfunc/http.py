@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, MutableMapping
 
+from .framing import InvalidResponse, frame
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -44,6 +46,19 @@ def request_id(scope: Scope) -> str:
     if found is None:
         found = scope["pyfunc.request_id"] = (header(scope, b"x-request-id") or f"{_ID_PREFIX}-{next(_ID_COUNTER)}")[:128]
     return found
+
+
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than the interpreter's recursion limit (about 1000 levels) lets it decode."""
+
+
+def loads_json(data: bytes | str) -> Any:
+    """``json.loads``, with nesting too deep to decode a ValueError (``JSONTooDeep``) like any
+    other undecodable body instead of a RecursionError, so that callers answer 400, not 500."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JSONTooDeep("JSON nested too deeply to decode (more than about 1000 levels)") from None
 
 
 class HTTPError(Exception):
@@ -99,18 +114,41 @@ class Response:
 
 
 async def send_response(send: Send, response: Response) -> None:
-    """Send ``response`` as the two ASGI messages; Content-Length is always set."""
-    headers = response.headers
-    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+    """Send ``response`` as the two ASGI messages, framed by the server (``framing.frame``:
+    its own Content-Length, none for 204/304). Raises ``framing.InvalidResponse`` before
+    anything is sent when the status or a header cannot be sent."""
+    headers, body = frame(response.status, response.headers, response.body)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    await send({"type": "http.response.body", "body": body})
+
+
+#: Methods whose HTTP/1.0 requests carry a body (RFC 1945 8.3: with a Content-Length).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def check_length(scope: Scope, limit: int) -> None:
+    """Refuse a request by its headers alone, before any of its body is read (and before
+    ``100 Continue``): HTTPError(413) when Content-Length passes ``limit`` bytes; HTTPError(411)
+    for an HTTP/1.0 POST, PUT or PATCH without Content-Length, whose body the server cannot
+    delimit (RFC 1945 8.3; RFC 9112 6.3: such a request's body is read as empty, so the
+    function would get less than was sent)."""
+    framed = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if limit and value.isdigit() and int(value) > limit:
+                raise HTTPError(413, f"request body larger than {limit} bytes")
+            framed = True
+        elif name == b"transfer-encoding":
+            framed = True
+    if not framed and scope.get("http_version") == "1.0" and scope["method"] in _BODY_METHODS:
+        raise HTTPError(411, f"an HTTP/1.0 {scope['method']} must carry Content-Length: "
+                             "send it, or use HTTP/1.1 (chunked bodies are fine there)")
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; HTTPError(413) as soon as it would pass ``limit`` bytes."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and limit and int(value) > limit:
-            raise HTTPError(413, f"request body larger than {limit} bytes")
+    """The whole request body, whatever its framing; HTTPError(413) as soon as it would pass
+    ``limit`` bytes, HTTPError(411/413) from ``check_length`` before it is read."""
+    check_length(scope, limit)
     chunks = []
     size = 0
     while True:
@@ -183,8 +221,8 @@ def _from_tuple(value: tuple, function_name: str) -> Response:
         raise TypeError(f"{function_name} returned a tuple of {len(value)}; use (body, status[, headers])")
     response = to_response(body, function_name)
     if status is not None:
-        if not isinstance(status, int) or not 100 <= status <= 599:
-            raise TypeError(f"{function_name} returned status {status!r}; use an int from 100 to 599")
+        if not isinstance(status, int) or not 200 <= status <= 599:
+            raise InvalidResponse(f"{function_name} returned status {status!r}; use an int from 200 to 599")
         response.status = status
     if headers:
         pairs = headers.items() if hasattr(headers, "items") else headers

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import FROM_FLAGS, FROM_FRAMEWORK_ENV, Config
 from ..errors import LoadError
-from ..http import HTTPError, Request, Response, to_response
+from ..http import HTTPError, JSONTooDeep, Request, Response, loads_json, to_response
 from .base import Adapter, Runner, Target
 
 SHAPES = {("data", "context"): "event", ("cloud_event",): "cloudevent"}
@@ -56,6 +55,19 @@ def claim(target: Target, config: Config) -> str | None:
     if shape:
         return f"its parameters are those of a {shape} function"
     return None
+
+
+def _safe_json_provider() -> type:
+    from flask.json.provider import DefaultJSONProvider
+
+    class SafeJSONProvider(DefaultJSONProvider):
+        def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+            try:
+                return super().loads(s, **kwargs)
+            except RecursionError:
+                raise JSONTooDeep("JSON nested too deeply to decode (more than about 1000 levels)") from None
+
+    return SafeJSONProvider
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,7 @@ class FunctionsFrameworkAdapter(Adapter):
         import flask
 
         app = flask.Flask(self.target.module)
+        app.json = _safe_json_provider()(app)  # get_json of too deeply nested JSON: 400, as malformed JSON
         function = self.target.obj
 
         def view(path: str = "") -> Any:
@@ -126,7 +139,7 @@ class FunctionsFrameworkAdapter(Adapter):
             resource = event.get("subject") or event["source"]
             return event.get_data(), Context(event["id"], event.get("time"), event["type"], resource)
         try:
-            body = json.loads(request.body)
+            body = loads_json(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise HTTPError(400, f"event body is not JSON: {exc}") from None
         if not isinstance(body, dict):

@@ -1,7 +1,8 @@
 """The handler-template style (seed handler-template-dockerization): ``handle(logger, request)``.
 
-``request`` is the JSON body (an object) as a dict plus a ``metadata`` dict
-(``activityID`` = the request id, then whatever ``metadata`` the body carried); ``logger``
+``request`` is the JSON body (an object) as a dict plus a ``metadata`` dict: whatever
+``metadata`` object the body carried, with ``activityID`` set to the request id, which a body
+cannot override (the SDK injects it; seed handler-template-dockerization); ``logger``
 is a per-request logger whose lines carry that id. The returned dict is the JSON answer.
 ``async def`` runs on the event loop, ``def`` in the thread pool (``MAX_WORKERS``, default
 50). A body that is not a JSON object gets 400 with the reason.
@@ -10,12 +11,11 @@ is a per-request logger whose lines carry that id. The returned dict is the JSON
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from typing import Any
 
 from ..config import Config
-from ..http import HTTPError, Request, Response, request_id, to_response
+from ..http import HTTPError, Request, Response, loads_json, request_id, to_response
 from .base import Adapter, Runner, Target
 
 PARAMETERS = ("logger", "request")
@@ -50,14 +50,14 @@ class HandlerAdapter(Adapter):
 
     async def respond(self, request: Request) -> Response:
         try:
-            payload = json.loads(request.body) if request.body.strip() else {}
+            payload = loads_json(request.body) if request.body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise HTTPError(400, f"request body is not JSON: {exc}") from None
         if not isinstance(payload, dict):
             raise HTTPError(400, f"request body must be a JSON object, got {type(payload).__name__}")
         activity = request_id(request.scope)
         metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
-        payload["metadata"] = {"activityID": activity, **metadata}
+        payload["metadata"] = {**metadata, "activityID": activity}  # the SDK's own: never the body's
         value = await self.call(RequestLogger(function_log, {"request_id": activity}), payload)
         return to_response(value, self.target.name)
 

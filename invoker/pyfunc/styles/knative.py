@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import LoadError
+from ..framing import guard
 from ..http import Receive, Request, Response, Scope, Send, read_body, send_response
 from .base import Adapter, Runner, Target
 
@@ -71,11 +72,13 @@ class KnativeAdapter(Adapter):
             self.events = cloudevent_sdk.knative()  # what func-python hands for the installed SDK
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        send, finish = guard(send, scope["method"])  # checked status and headers, the server's framing
         if self.cloudevents:
             body = await read_body(scope, receive, self.config.max_body)
             scope = dict(scope, event=self.events.decode(Request(scope, body)))
             receive, send = _replay(body), EventSender(send, self.events.encode)
         await self.handle(scope, receive, send)
+        await finish()
 
     async def start(self, env: dict[str, str]) -> None:
         await self._hook("start", env)

@@ -16,6 +16,7 @@ with any CloudEvent parameter answers only CloudEvents (400 otherwise).
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -119,7 +120,12 @@ class PyfuncAdapter(Adapter):
                 args.append(values[param.source])
             else:
                 kwargs[param.name] = values[param.source]
-        value = await self.call(*args, **kwargs)
+        try:
+            value = await self.call(*args, **kwargs)
+        except Exception as exc:  # abort(404), get_json's 400: answered as Flask answers them
+            value = _http_exception(exc)
+            if value is None:
+                raise
         if self.cloudevent is not None:
             if value is None:
                 return Response(202)
@@ -131,6 +137,14 @@ class PyfuncAdapter(Adapter):
         kind = "CloudEvent" if self.takes_event else "HTTP"
         shown = ", ".join(f"{p.name}={SHOWN[p.source]}" for p in self.parameters)
         return f"{kind} function, called as {self.target.name}({shown})"
+
+
+def _http_exception(exc: Exception) -> Any:
+    if "werkzeug.exceptions" not in sys.modules:
+        return None
+    from ..wsgi import http_exception_response
+
+    return http_exception_response(exc)
 
 
 def _flask_request(request: Request, event: Any) -> Any:

@@ -1,0 +1,276 @@
+"""Connection-level limits of the real server: head size and field count, slow and idle clients,
+the connection cap. Malformed or abusive HTTP goes over raw sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import cnb_host, write_function
+
+HELLO = {"func.py": """
+    def main(req):
+        return "hello"
+"""}
+
+
+def exchange(port: int, payload: bytes, timeout: float = 10, host: str = "127.0.0.1") -> bytes:
+    """Send ``payload`` (the send may fail once the server closed), read until the server closes."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(payload)
+        except OSError:
+            pass
+        return read_all(sock)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def status(answer: bytes) -> int:
+    match = re.match(rb"HTTP/1\.1 (\d{3}) ", answer)
+    assert match, answer[:200]
+    return int(match.group(1))
+
+
+# -- header bombs ------------------------------------------------------------------------
+
+def test_more_header_fields_than_the_limit_get_431_and_the_function_is_not_called(tmp_path, serve):
+    write_function(tmp_path, {"func.py": """
+        def main(req):
+            print("CALLED", flush=True)
+            return "hello"
+    """})
+    server = serve(tmp_path)
+    fields = b"".join(b"X-F%d: v\r\n" % i for i in range(10_000))
+    assert status(exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")) == 431
+    fields = b"".join(b"X-F%d: v\r\n" % i for i in range(200))  # well under 16 KiB
+    answer = exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+    assert status(answer) == 431 and b"connection: close" in answer
+    assert b"more than 100 header fields" in answer
+    ok = b"".join(b"X-F%d: v\r\n" % i for i in range(98))  # + Host + Connection = 100: the limit is fine
+    assert status(exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + ok + b"\r\n")) == 200
+    server.stop()
+    assert server.output.count("CALLED") == 1
+    assert "431: a request had more than 100 header fields (PYFUNC_MAX_HEADERS)" in server.output
+
+
+def test_a_head_over_the_byte_limit_gets_431_before_the_rest_is_read(tmp_path, serve):
+    write_function(tmp_path, HELLO)
+    server = serve(tmp_path)
+    answer = exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+    assert status(answer) == 431 and b"request head larger than 16384 bytes" in answer
+    long_url = exchange(server.port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status(long_url) == 431
+    # a head just under the limit, followed in the same packet by a body larger than the limit
+    near = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 40000\r\nX-Pad: "
+    near += b"p" * (16384 - len(near) - 4) + b"\r\n\r\n"
+    assert len(near) == 16384
+    assert status(exchange(server.port, near + b"b" * 40000)) == 200
+
+
+def test_the_head_limits_are_settings(tmp_path, serve):
+    write_function(tmp_path, HELLO)
+    server = serve(tmp_path, {"PYFUNC_MAX_HEADER_BYTES": "100000", "PYFUNC_MAX_HEADERS": "300"})
+    big = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+    assert status(exchange(server.port, big)) == 200
+    many = b"".join(b"X-F%d: v\r\n" % i for i in range(250))
+    assert status(exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + many + b"\r\n")) == 200
+    assert status(exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")) == 431
+
+
+def test_a_huge_header_being_sent_does_not_stall_other_connections(tmp_path, serve):
+    write_function(tmp_path, HELLO)
+    server = serve(tmp_path)
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def bomb() -> None:  # 96 MiB of one header, again and again, until the probes are done
+        chunk = b"a" * (1 << 20)
+        while not stop.is_set():
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                try:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Bomb: ")
+                    for _ in range(96):
+                        sock.sendall(chunk)
+                except OSError:
+                    pass
+                answer = read_all(sock)
+                if answer:
+                    answers.append(status(answer))
+
+    bombers = [threading.Thread(target=bomb) for _ in range(3)]
+    for thread in bombers:
+        thread.start()
+    slowest = 0.0
+    try:
+        for _ in range(30):
+            start = time.monotonic()
+            assert requests.get(server.url + "/health/readiness", timeout=10).status_code == 200
+            slowest = max(slowest, time.monotonic() - start)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in bombers:
+            thread.join()
+    assert slowest < 2, f"a probe took {slowest:.2f}s while header bombs were sent"
+    assert answers and set(answers) == {431}
+
+
+# -- slow and idle clients, the connection cap -------------------------------------------
+
+def test_a_head_not_complete_within_the_header_timeout_gets_408_and_others_are_served(tmp_path, serve):
+    write_function(tmp_path, HELLO)
+    server = serve(tmp_path, {"PYFUNC_HEADER_TIMEOUT": "1.5", "PYFUNC_IDLE_TIMEOUT": "1"})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as slow:
+        start = time.monotonic()
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for byte in b"X-Trickle: 1234567890":  # a byte every 0.2 s: never idle, never done
+                slow.sendall(bytes([byte]))
+                assert requests.get(server.url, timeout=5).text == "hello"
+                time.sleep(0.2)
+        except OSError:
+            pass
+        answer = read_all(slow)
+        took = time.monotonic() - start
+    assert status(answer) == 408 and b"connection: close" in answer
+    assert 1.4 < took < 8
+    server.stop()
+    assert "408: a request head was not complete within 1.5s (PYFUNC_HEADER_TIMEOUT)" in server.output
+
+
+def test_idle_connections_close_after_the_idle_timeout_and_busy_ones_stay(tmp_path, serve):
+    write_function(tmp_path, HELLO)
+    server = serve(tmp_path, {"PYFUNC_IDLE_TIMEOUT": "1"})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as silent:
+        start = time.monotonic()
+        assert read_all(silent) == b""  # never sent anything: closed, no answer
+        assert 0.9 < time.monotonic() - start < 8
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as keep_alive:
+        for _ in range(4):  # a request every 0.5 s keeps it open past the idle timeout
+            keep_alive.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"hello"):
+                answer += keep_alive.recv(65536)
+            time.sleep(0.5)
+        start = time.monotonic()
+        assert read_all(keep_alive) == b""
+        assert 0.4 < time.monotonic() - start < 8
+
+
+def test_the_default_timeouts_and_limits():
+    from pyfunc.config import Config
+    from pyfunc.limits import connection_cap
+
+    config = Config.load({}, {})
+    assert (config.max_header_bytes, config.max_headers) == (16384, 100)
+    assert (config.header_timeout, config.idle_timeout, config.max_connections) == (10.0, 5.0, None)
+    assert connection_cap(None) == resource.getrlimit(resource.RLIMIT_NOFILE)[0] - max(
+        64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 8)
+    assert connection_cap(7) == 7 and connection_cap(0) == 0
+
+
+def test_the_soft_descriptor_limit_is_raised_to_the_hard_limit_before_the_cap_is_derived(tmp_path):
+    write_function(tmp_path, HELLO)
+    port = cnb_host.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path)],
+                               env={**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 2048)),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cnb_host.wait_for(port, process)
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        assert re.search(r"Max open files\s+2048\s+2048", limits), limits
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+SLOW = {"func.py": """
+    import asyncio
+
+    async def main(body):
+        await asyncio.sleep(float(body or 0))
+        return "done"
+"""}
+
+
+def test_connections_over_the_cap_get_503_logged_once_per_burst(tmp_path, serve):
+    write_function(tmp_path, SLOW)
+    server = serve(tmp_path, {"PYFUNC_MAX_CONNECTIONS": "4"})
+    busy = [socket.create_connection(("127.0.0.1", server.port), timeout=15) for _ in range(4)]
+    for sock in busy:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n3")
+    time.sleep(0.5)
+    refused = [exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(20)]
+    assert {status(answer) for answer in refused if answer} == {503}
+    assert any(b"retry-after: 1" in answer for answer in refused)
+    for sock in busy:
+        assert read_all(sock).endswith(b"done")  # the function's answer, then close: the request said so
+        sock.close()
+    assert requests.post(server.url, data="0", timeout=5).text == "done"
+    server.stop()
+    assert server.output.count("reached the cap of 4") == 1
+
+
+def test_slowloris_with_1024_descriptors_leaves_probes_and_requests_working(tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        pytest.skip(f"the test process needs 1,400 descriptors; its hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400) if hard == resource.RLIM_INFINITY
+                                                else min(max(soft, 1400), hard), hard))
+    write_function(tmp_path, HELLO)
+    port = cnb_host.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path)],
+        env={**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "PYFUNC_HEADER_TIMEOUT": "60"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tricklers: list[socket.socket] = []
+    try:
+        cnb_host.wait_for(port, process)
+        for _ in range(1010):
+            sock = socket.socket()
+            sock.settimeout(5)
+            try:
+                sock.connect(("127.0.0.1", port))
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            except OSError:
+                pass
+            tricklers.append(sock)
+        time.sleep(1.5)
+        for round_ in range(10):
+            for sock in tricklers[round_::10]:  # keep trickling: a byte per socket now and then
+                try:
+                    sock.send(b"z")
+                except OSError:
+                    pass
+            assert requests.get(f"http://127.0.0.1:{port}/health/readiness", timeout=10).status_code == 200
+            assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).text == "hello"
+        assert process.poll() is None
+    finally:
+        for sock in tricklers:
+            sock.close()
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    cap_lines = [line for line in output.splitlines() if "reached the cap of 896" in line]
+    assert 1 <= len(cap_lines) <= 2, output[-3000:]
+    assert "Too many open files" not in output
