@@ -168,9 +168,12 @@ def test_func_scaffolding_builds_through_the_lifecycle_and_serves(scaffolded, fr
     assert web["command"] == ["python", "-m", "pyfunc", "start"] and web["args"] == ["-s", "fn"]
     env_launch = built.layers / "function-env" / "env.launch"
     assert (env_launch / "LISTEN_ADDRESS.default").read_text() == "[::]:8080"
-    url = launch_like_func(built, lifecycle.free_port())
+    port = lifecycle.free_port()
+    url = launch_like_func(built, port)
     ASK[template](url)
     ask_probes(url)
+    # [::] serves IPv4 too, as func-python's does: queue-proxy and kubelet probes dial 127.0.0.1
+    assert requests.get(f"http://127.0.0.1:{port}/health/readiness").text == "Ready"
     assert built.stop() == 0
 
 
