@@ -1,6 +1,7 @@
 # pyfunc: the Python function buildpack and its invoker.
-#   make run   build APP (default samples/http) through the real CNB lifecycle and serve it on PORT
+#   make run   build APP (default samples/http) into an image with pack and serve it on 127.0.0.1:PORT
 #   make test  everything the tests need, then the tests
+#   make help  every target
 SHELL := /bin/bash
 PYTHON ?= python3
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
@@ -12,9 +13,24 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv ff-venv lifecycle pack queue-proxy user buildpack package run test bench clean
+ENGINE := PYTHONPATH=tools $(VENV)/bin/python -m engine
+
+.PHONY: all help tools venv ff-venv lifecycle pack queue-proxy func user buildpack package engine engine-down run run-host test bench clean
 
 all: test
+
+help:
+	@echo "make run        build APP (default $(APP)) into an image with pack and docker run it on 127.0.0.1:PORT ($(PORT));"
+	@echo "                set build settings on the command line: make run APP=dir BP_FUNCTION=module.function"
+	@echo "make run-host   the same through the CNB lifecycle on the host, no container engine"
+	@echo "make test       install everything the tests need (engine included, as root), then run every test"
+	@echo "make tools      virtualenv, CNB lifecycle (go build) and the cnb user in .tools/"
+	@echo "make package    build/pyfunc-python-function-<version>.cnb (OFFLINE=1 adds a wheelhouse)"
+	@echo "make func       Knative's func CLI v0.49.2 (go build) in .tools/bin, for the func tests"
+	@echo "make engine     install Debian's docker.io, start dockerd and a registry for this checkout, make the builder"
+	@echo "make engine-down stop them"
+	@echo "make bench      measurements for BENCHMARKS.md (not part of the tests)"
+	@echo "make clean      stop the engine, remove build/ and .tools/ (engine data and images included)"
 
 tools: venv ff-venv lifecycle user
 
@@ -53,6 +69,15 @@ $(BIN)/queue: tools/queue-proxy/go.mod tools/queue-proxy/go.sum
 	mkdir -p $(BIN)
 	cd tools/queue-proxy && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(CURDIR)/$(BIN)/queue knative.dev/serving/cmd/queue
 
+# Knative's func CLI, pinned in tools/func/go.mod (tests/test_func_cli.py): v0.49.2, the newest
+# release whose dependencies the Go module proxy serves. Cold compile ~4.5 min of CPU (16 min on a
+# loaded 2-core machine), a 94 MB binary; Go's caches: ~1.4 GB of module sources, ~1.3 GB of builds.
+func: $(BIN)/func
+$(BIN)/func: tools/func/go.mod tools/func/go.sum
+	mkdir -p $(BIN)
+	cd tools/func && CGO_ENABLED=0 $(GO) build -trimpath \
+	  -ldflags='-s -w -X knative.dev/func/pkg/version.Vers=v0.49.2' -o $(CURDIR)/$(BIN)/func knative.dev/func/cmd/func
+
 # detector and builder refuse uid 0: as root, the phases run as an unprivileged user.
 user:
 	@if [ "$$(id -u)" = 0 ] && ! id -u $(TEST_USER) >/dev/null 2>&1; then useradd --create-home $(TEST_USER); fi
@@ -65,14 +90,24 @@ buildpack: venv
 VERSION := $(shell sed -n 's/^  version = "\(.*\)"/\1/p' buildpack.toml)
 CNB := build/pyfunc-python-function-$(VERSION).cnb
 package: pack buildpack
-	rm -f $(CNB)
-	$(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64
-	@echo "packaged $(CNB)"
+	@if [ ! -f $(CNB) ] || [ $(BUILDPACK)/.inputs -nt $(CNB) ]; then \
+	  rm -f $(CNB) && $(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64 \
+	  && echo "packaged $(CNB)"; else echo "$(CNB) is up to date"; fi
 
-run: tools buildpack
-	$(VENV)/bin/python tools/run.py $(APP) $(PORT)
+# Debian's dockerd and docker-registry for this checkout (.tools/engine/), the stack images and the builder.
+engine: tools package
+	$(ENGINE) up
 
-test: tools package queue-proxy
+engine-down:
+	@if [ -x $(VENV)/bin/python ]; then $(ENGINE) down; fi
+
+run: tools package
+	@exec $(VENV)/bin/python tools/run.py $(APP) $(PORT)
+
+run-host: tools buildpack
+	@exec $(VENV)/bin/python tools/run.py $(APP) $(PORT) --host
+
+test: tools package queue-proxy func
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk comes from Debian's packages.
@@ -80,5 +115,5 @@ bench: tools buildpack queue-proxy
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python tools/bench.py
 
-clean:
+clean: engine-down
 	rm -rf build $(TOOLS) invoker/*.egg-info

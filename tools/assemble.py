@@ -8,10 +8,15 @@ invoker wheel built from invoker/). ``--offline`` adds wheelhouse/: the invoker'
 dependencies as wheels for CPython 3.10-3.13 on linux amd64 and arm64, so a build with no
 package index reachable (PIP_NO_INDEX=1) installs the invoker from it. Needs pip and a
 package index, like any packaging step.
+
+Cached by its inputs: when OUT_DIR/.inputs holds the digest of everything above (and of this
+script and the flag), nothing is redone and OUT_DIR is left untouched (its mtime too), so
+``make package`` repackages only after a change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -31,7 +36,31 @@ OFFLINE_PLATFORMS = {
 }
 
 
+#: What the assembled directory is made from (relative to the checkout).
+INPUTS = ("buildpack.toml", "bin", "buildpack", "invoker", "tools/vendor.txt", "tools/vendor-sdist.txt",
+          "tools/assemble.py")
+IGNORED = {"__pycache__", "build", ".pytest_cache"}
+
+
+def inputs_digest(offline: bool) -> str:
+    """sha256 over the names and bytes of INPUTS (caches, build/ and *.egg-info left out) and the flag."""
+    sha = hashlib.sha256(b"offline" if offline else b"online")
+    for name in INPUTS:
+        top = ROOT / name
+        for path in sorted([top, *top.rglob("*")] if top.is_dir() else [top]):
+            parts = path.relative_to(ROOT).parts
+            if path.is_file() and IGNORED.isdisjoint(parts) and not any(p.endswith(".egg-info") for p in parts) \
+                    and path.suffix != ".pyc":
+                sha.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return sha.hexdigest()
+
+
 def main(out: Path, offline: bool = False) -> None:
+    digest = inputs_digest(offline)
+    stamp = out / ".inputs"
+    if stamp.is_file() and stamp.read_text().strip() == digest:
+        print(f"{out} is up to date")
+        return
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -45,6 +74,7 @@ def main(out: Path, offline: bool = False) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
     if offline:
         wheelhouse(out / "wheelhouse", out / "wheels")
+    stamp.write_text(digest + "\n")
     print(f"assembled {out}")
 
 

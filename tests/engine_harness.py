@@ -1,0 +1,122 @@
+"""Session fixtures for the real-engine tests: one dockerd, registry and builder for the whole run.
+
+``docker_engine`` installs (as root, with apt) and starts the project's engine through
+tools/engine, makes the stack images and the test builder (all cached between runs), and
+stops the engine at the end if it started it. Without root or apt it skips with that reason;
+with ``CI`` set it fails instead, like the ``lifecycle`` fixture.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from engine.daemon import Engine, EngineUnavailable, unavailable
+from engine.pack import build, ready
+
+import cnb_host
+
+#: pack builds at once (two cores: the lifecycle mostly waits on pip and the registry).
+PARALLEL = int(os.environ.get("PYFUNC_E2E_PARALLEL", "2"))
+
+
+@dataclass
+class Container:
+    """A ``docker run -d --network bridge -p 127.0.0.1:PORT:8080`` container; ``url`` answers."""
+
+    engine: Engine
+    name: str
+    url: str
+
+    def logs(self) -> str:
+        return self.engine.docker("logs", self.name, check=False).stdout
+
+    def stop(self, timeout: int = 30) -> int:
+        """``docker stop`` (SIGTERM, then SIGKILL after ``timeout`` s); the container's exit code."""
+        self.engine.docker("stop", "-t", str(timeout), self.name)
+        return int(self.engine.docker("inspect", "--format", "{{.State.ExitCode}}", self.name).stdout.strip())
+
+
+@dataclass
+class Harness:
+    engine: Engine
+    builder: str
+    containers: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    _count: int = 0
+
+    def build(self, image: str, app: Path, env: dict[str, str] | None = None,
+              publish: bool = False) -> subprocess.CompletedProcess:
+        """``pack build`` with the session's builder; the image is removed at the end of the session."""
+        if image not in self.images:
+            self.images.append(image)
+        started = time.monotonic()
+        result = build(self.engine, self.builder, image, app, env, publish, )
+        result.seconds = time.monotonic() - started  # type: ignore[attr-defined]
+        return result
+
+    def build_all(self, specs: dict[str, tuple]) -> dict[str, subprocess.CompletedProcess]:
+        """Run ``build(*spec)`` for every name in parallel: {name: result}."""
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            futures = {name: pool.submit(self.build, *spec) for name, spec in specs.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+    def run(self, image: str, env: dict[str, str] | None = None, ready_path: str = "/healthz/ready") -> Container:
+        """``docker run`` on the bridge network with 8080 published on a free loopback port; waits for 200."""
+        self._count += 1
+        name = f"pyfunc-e2e-{os.getpid()}-{self._count}"
+        port = cnb_host.free_port()
+        argv = ["run", "-d", "--name", name, "--network", "bridge", "-p", f"127.0.0.1:{port}:8080"]
+        for key, value in (env or {}).items():
+            argv += ["-e", f"{key}={value}"]
+        self.engine.docker(*argv, image)
+        self.containers.append(name)
+        container = Container(self.engine, name, f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", ready_path)
+                if connection.getresponse().status == 200:
+                    return container
+            except OSError:
+                pass
+            state = self.engine.docker("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
+            if state == "exited":
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"{image} did not answer {ready_path} on {container.url}:\n{container.logs()}")
+
+    def cleanup(self) -> None:
+        for name in self.containers:
+            self.engine.docker("rm", "-f", name, check=False)
+        for image in self.images:
+            self.engine.docker("rmi", "-f", image, check=False)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The project's engine, registry and test builder, shared by every real-engine test."""
+    reason = unavailable()
+    started = False
+    if reason is None:
+        try:
+            engine, builder, started = ready()
+        except EngineUnavailable as problem:
+            reason = str(problem)
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"no container engine in CI: {reason}")  # make test installs it: a defect here
+        pytest.skip(f"no container engine: {reason}")
+    harness = Harness(engine, builder)
+    yield harness
+    harness.cleanup()
+    if started:
+        engine.down()

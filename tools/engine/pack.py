@@ -1,0 +1,55 @@
+"""``pack build`` with the test builder on the project's engine, and the one-call setup for it.
+
+    engine, builder = ready()                      # engine up, stack and builder made (cached)
+    result = build(engine, builder, "fn", app)     # daemon mode; publish=True pushes to the registry
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from .daemon import ROOT, Engine
+from .stack import TOOLS_BIN, Stack
+
+PACK = TOOLS_BIN / "pack"
+
+
+def cnb_file() -> Path:
+    """build/pyfunc-python-function-<version>.cnb, as ``make package`` names it."""
+    for line in (ROOT / "buildpack.toml").read_text().splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.strip() == "version":
+            return ROOT / "build" / f"pyfunc-python-function-{value.strip().strip(chr(34))}.cnb"
+    raise RuntimeError("buildpack.toml has no version")
+
+
+def ready(engine: Engine | None = None) -> tuple[Engine, str, bool]:
+    """Install and start the engine if needed, make stack and builder: (engine, builder, started here)."""
+    engine = engine or Engine()
+    started = engine.up()
+    return engine, Stack(engine).builder(cnb_file()), started
+
+
+def build(engine: Engine, builder: str, image: str, app: Path, env: dict[str, str] | None = None,
+          publish: bool = False, extra: tuple[str, ...] = (), timeout: float = 900) -> subprocess.CompletedProcess:
+    """``pack build IMAGE --path APP`` (stdout+stderr in ``.stdout``); pack reads APP's project.toml itself.
+
+    ``--network host`` only for the build containers (pip reaches the package index as the host
+    does); the images it makes run on the bridge network.
+    """
+    argv = [str(PACK), "build", image, "--builder", builder, "--trust-builder", "--pull-policy", "if-not-present",
+            "--docker-host", "inherit", "--network", "host", "--path", str(app), *extra]
+    for name, value in (env or {}).items():
+        argv += ["--env", f"{name}={value}"]
+    if publish:
+        argv.append("--publish")
+    return subprocess.run(argv, env=engine.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
+
+
+def build_settings(environ: os._Environ | dict[str, str] = os.environ) -> dict[str, str]:
+    """Build settings of the caller's env that ``make run NAME=...`` passes to pack as ``--env``."""
+    prefixes = ("BP_", "BPE_", "GOOGLE_FUNCTION_", "GOOGLE_RUNTIME")
+    return {k: v for k, v in environ.items() if k.startswith(prefixes)}
