@@ -108,3 +108,14 @@ def test_make_run_host_honours_project_toml_and_leaves_nothing_in_tmp(lifecycle)
     run.stop(signal.SIGTERM)
     assert_stopped(run.url)
     assert temp_entries() - before <= {"pyfunc-run"}  # the per-app workspace cache, not a per-run copy
+
+
+def test_assemble_is_skipped_while_its_inputs_are_unchanged():
+    import sys
+
+    command = [sys.executable, str(ROOT / "tools" / "assemble.py"), str(ROOT / "build" / "buildpack")]
+    subprocess.run(command, check=True, capture_output=True)
+    before = (ROOT / "build" / "buildpack" / "wheels").stat().st_mtime_ns
+    again = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert "is up to date" in again.stdout  # no pip: `make run` and `make package` cost nothing when unchanged
+    assert (ROOT / "build" / "buildpack" / "wheels").stat().st_mtime_ns == before

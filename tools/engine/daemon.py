@@ -154,6 +154,17 @@ class Engine:
         for name in ("registry", "dockerd"):
             self._stop(name)
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, env=self.env())
+        self._unmount()
+
+    def _unmount(self) -> None:
+        """Mounts dockerd leaves under the state dir (its default netns, the data root bind), deepest first,
+        so ``make clean`` can remove it."""
+        try:
+            mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        except OSError:
+            return
+        for point in sorted((m for m in mounts if m.startswith(f"{self.state}/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True, env=self.env())
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
