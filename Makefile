@@ -90,7 +90,7 @@ buildpack: venv
 VERSION := $(shell sed -n 's/^  version = "\(.*\)"/\1/p' buildpack.toml)
 CNB := build/pyfunc-python-function-$(VERSION).cnb
 package: pack buildpack
-	@if [ ! -f $(CNB) ] || [ $(BUILDPACK)/.inputs -nt $(CNB) ]; then \
+	@if [ ! -f $(CNB) ] || [ $(BUILDPACK).inputs -nt $(CNB) ]; then \
 	  rm -f $(CNB) && $(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64 \
 	  && echo "packaged $(CNB)"; else echo "$(CNB) is up to date"; fi
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -15,21 +16,34 @@ import requests
 from conftest import ROOT, cnb_host
 
 
-def temp_entries() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(("pyfunc-stage-", "pyfunc-run-"))}
+@pytest.fixture
+def tmpdir_for_make():
+    """A TMPDIR of the test's own (the system one is shared with other processes), traversable by the
+    unprivileged user the host lifecycle runs as; what ``make run`` leaves in it is the test's to check."""
+    directory = Path(tempfile.mkdtemp(prefix="pyfunc-make-run-tmp-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def leftovers(directory: Path) -> set[str]:
+    """Per-run copies (``pyfunc-stage-*``, ``pyfunc-run-stage-*``); ``pyfunc-run`` is the per-app cache."""
+    return {p.name for p in directory.iterdir() if p.name != "pyfunc-run"}
 
 
 class MakeRun:
     """``make TARGET APP=... PORT=...`` in its own session; ``stop(sig)`` signals make alone, as ``kill`` does."""
 
-    def __init__(self, target: str, app: Path, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, target: str, app: Path, settings: dict[str, str] | None = None,
+                 tmpdir: Path | None = None) -> None:
         self.port = cnb_host.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [f"{k}={v}" for k, v in (settings or {}).items()]
         self.log = tempfile.TemporaryFile(mode="w+")
         self.started = time.monotonic()
         self.process = subprocess.Popen(["make", "--no-print-directory", target, f"APP={app}", f"PORT={self.port}", *args],
-                                        cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+                                        cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, **({"TMPDIR": str(tmpdir)} if tmpdir else {})})
 
     def output(self) -> str:
         self.log.seek(0)
@@ -65,15 +79,14 @@ def assert_stopped(url: str) -> None:
         requests.get(url, timeout=5)
 
 
-def test_make_run_builds_an_image_serves_it_and_kill_stops_it(docker_engine):
-    before = temp_entries()
-    first = MakeRun("run", ROOT / "samples" / "http")
+def test_make_run_builds_an_image_serves_it_and_kill_stops_it(docker_engine, tmpdir_for_make):
+    first = MakeRun("run", ROOT / "samples" / "http", tmpdir=tmpdir_for_make)
     first.wait_serving()
     assert "pack build pyfunc-run/http-" in first.output() or "is up to date" in first.output()
     assert requests.get(first.url + "/?name=Ada").json()["greeting"] == "Hello, Ada!"
     first.stop(signal.SIGTERM)  # a plain `kill` of make
     assert_stopped(first.url)
-    second = MakeRun("run", ROOT / "samples" / "http")
+    second = MakeRun("run", ROOT / "samples" / "http", tmpdir=tmpdir_for_make)
     seconds = second.wait_serving()
     assert "is up to date with" in second.output(), second.output()  # unchanged app: no pack build at all
     print(f"second make run served after {seconds:.1f}s")
@@ -81,7 +94,7 @@ def test_make_run_builds_an_image_serves_it_and_kill_stops_it(docker_engine):
     assert_stopped(second.url)
     names = docker_engine.engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
     assert not [name for name in names if name.startswith("pyfunc-run-http-")], names
-    assert temp_entries() <= before
+    assert not leftovers(tmpdir_for_make), leftovers(tmpdir_for_make)
 
 
 def test_make_run_passes_project_toml_and_command_line_settings(docker_engine, tmp_path):
@@ -100,11 +113,22 @@ def test_make_run_passes_project_toml_and_command_line_settings(docker_engine, t
     assert_stopped(custom.url)
 
 
-def test_make_run_host_honours_project_toml_and_leaves_nothing_in_tmp(lifecycle):
-    before = temp_entries()
-    run = MakeRun("run-host", ROOT / "samples" / "functions-framework")
+def test_make_run_host_honours_project_toml_and_leaves_nothing_in_tmp(lifecycle, tmpdir_for_make):
+    run = MakeRun("run-host", ROOT / "samples" / "functions-framework", tmpdir=tmpdir_for_make)
     run.wait_serving(timeout=600)
     assert requests.get(run.url + "/?name=Host").json() == {"message": "Hello Host!"}
     run.stop(signal.SIGTERM)
     assert_stopped(run.url)
-    assert temp_entries() - before <= {"pyfunc-run"}  # the per-app workspace cache, not a per-run copy
+    assert (tmpdir_for_make / "pyfunc-run").is_dir()  # it did use this TMPDIR
+    assert not leftovers(tmpdir_for_make), leftovers(tmpdir_for_make)
+
+
+def test_assemble_is_skipped_while_its_inputs_are_unchanged():
+    import sys
+
+    command = [sys.executable, str(ROOT / "tools" / "assemble.py"), str(ROOT / "build" / "buildpack")]
+    subprocess.run(command, check=True, capture_output=True)
+    before = (ROOT / "build" / "buildpack" / "wheels").stat().st_mtime_ns
+    again = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert "is up to date" in again.stdout  # no pip: `make run` and `make package` cost nothing when unchanged
+    assert (ROOT / "build" / "buildpack" / "wheels").stat().st_mtime_ns == before

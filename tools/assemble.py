@@ -9,9 +9,9 @@ dependencies as wheels for CPython 3.10-3.13 on linux amd64 and arm64, so a buil
 package index reachable (PIP_NO_INDEX=1) installs the invoker from it. Needs pip and a
 package index, like any packaging step.
 
-Cached by its inputs: when OUT_DIR/.inputs holds the digest of everything above (and of this
-script and the flag), nothing is redone and OUT_DIR is left untouched (its mtime too), so
-``make package`` repackages only after a change.
+Cached by its inputs: when OUT_DIR.inputs (a file next to OUT_DIR) holds the digest of all
+of the above (and of this script and the flag), nothing is redone and OUT_DIR is left
+untouched, so ``make package`` repackages only after a change.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def inputs_digest(offline: bool) -> str:
 
 def main(out: Path, offline: bool = False) -> None:
     digest = inputs_digest(offline)
-    stamp = out / ".inputs"
+    stamp = out.parent / f"{out.name}.inputs"
     if stamp.is_file() and stamp.read_text().strip() == digest:
         print(f"{out} is up to date")
         return

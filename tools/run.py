@@ -160,6 +160,9 @@ def main(app: Path, port: str, host_only: bool) -> int:
                 return run_engine(app, port)
             except EngineUnavailable as problem:
                 reason = str(problem)
+            except RuntimeError as problem:  # a docker or pack step failed: its output says why
+                print(f"make run: {problem}", file=sys.stderr)
+                return 1
         print(f"==> No container engine ({reason}): building and serving on the host instead", flush=True)
     return run_host(app, port)
 

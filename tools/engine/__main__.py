@@ -33,7 +33,7 @@ def main(command: str) -> int:
         return 1
     try:
         engine, builder, _ = ready(engine)
-    except EngineUnavailable as problem:
+    except (EngineUnavailable, RuntimeError) as problem:
         print(f"engine: {problem}", file=sys.stderr)
         return 1
     print(f"engine up: export DOCKER_HOST={engine.host}\n"

@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATE = Path(os.environ.get("PYFUNC_ENGINE_DIR", ROOT / ".tools" / "engine")).resolve()
 #: Debian package of each program the engine needs.
-PACKAGES = {"dockerd": "docker.io", "docker-registry": "docker-registry", "debootstrap": "debootstrap"}
+PACKAGES = {"dockerd": "docker.io", "docker-registry": "docker-registry", "debootstrap": "debootstrap",
+            "ip": "iproute2"}
 SBIN = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -61,7 +62,7 @@ def install() -> None:
         raise EngineUnavailable(reason)
     print(f"==> Installing Debian's {' '.join(missing)} (apt-get)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
         result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode != 0:
             raise EngineUnavailable(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}")
@@ -154,6 +155,17 @@ class Engine:
         for name in ("registry", "dockerd"):
             self._stop(name)
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, env=self.env())
+        self._unmount()
+
+    def _unmount(self) -> None:
+        """Mounts dockerd leaves under the state dir (its default netns, the data root bind), deepest first,
+        so ``make clean`` can remove it."""
+        try:
+            mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        except OSError:
+            return
+        for point in sorted((m for m in mounts if m.startswith(f"{self.state}/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True, env=self.env())
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
