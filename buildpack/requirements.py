@@ -215,7 +215,7 @@ def project_dependencies(app_dir: Path, path: Path, shown: str) -> list[str]:
                                  detail=detail + ("; pip options do not belong in dependencies" if entry.lstrip().startswith("-") else ""),
                                  fix=_PEP508_FIX) from None
         if requirement.url and urlparse(requirement.url).scheme.lower() == "file" and \
-                not appfiles.inside(app_dir, Path(unquote(urlparse(requirement.url).path))):
+                not appfiles.inside(app_dir, path.parent / unquote(urlparse(requirement.url).path)):
             raise BuildpackError(f"{shown} [project].dependencies[{index}] installs {requirement.name} from a path "
                                  "outside the app directory", fix="vendor the package inside the app directory")
         normalized.append(str(requirement))

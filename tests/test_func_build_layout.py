@@ -160,14 +160,14 @@ def test_the_layout_is_recognised_by_its_shape(tmp_path, change, recognised):
 
     sys.path.insert(0, str(ROOT))
     from buildpack import func_layout
-    from buildpack.build import _project_dependencies
+    from buildpack.requirements import project_dependencies
 
     write_function(tmp_path, {"fn/function/__init__.py": "", "service/main.py": "",
                               "pyproject.toml": '[project]\nname = "service"\n'
                                                 'dependencies = ["func-python==0.8.1", "function @ ./f"]\n',
                               **change})
     (tmp_path / "f").symlink_to("fn")
-    layout = func_layout.recognise(tmp_path, _project_dependencies)
+    layout = func_layout.recognise(tmp_path, lambda path: project_dependencies(tmp_path, path, path.name))
     assert (layout is not None) == recognised
     if layout:
         assert layout.source == tmp_path / "fn"

@@ -68,7 +68,8 @@ STYLES = {
     "knative-cloudevent": ({"function/__init__.py": KNATIVE_EVENT}, {"FUNC_INVOKE": "cloudevent"}, True, True),
     "ff-http": ({"main.py": RECORD + "def hello(request):\n    return seen(request.get_json()['blob'])\n"},
                 {"FUNCTION_TARGET": "hello"}, False, True),
-    "ff-event": ({"main.py": RECORD + "def hello(data, context):\n    seen(data['blob'])\n"},
+    # a CloudEvent of no Google type reaches an event function as its raw body, as in FF 3.10.2
+    "ff-event": ({"main.py": RECORD + "import json\n\ndef hello(data, context):\n    seen(json.loads(data)['blob'])\n"},
                  {"FUNCTION_TARGET": "hello"}, True, False),
     "ff-cloudevent": ({"main.py": RECORD + "def hello(cloud_event):\n    seen(cloud_event.data['blob'])\n"},
                       {"FUNCTION_TARGET": "hello"}, True, False),

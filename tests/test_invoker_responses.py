@@ -195,7 +195,9 @@ def test_invalid_status_or_header_is_a_500_with_request_id_and_logged(tmp_path, 
         for answer, reason in INVALID[style]:
             response, rid = ask(server, style, answer)
             assert response.status == 500, answer
-            assert rid.encode() in response.body and response.get("x-request-id") == rid, answer
+            assert response.get("x-request-id") == rid, answer
+            # the Functions Framework style answers FF's own 500 page (README "Coming from Functions Framework")
+            assert style == "ff-http" or rid.encode() in response.body, answer
             assert b"x-injected" not in response.raw.lower(), answer
             if style == "ff-http":
                 assert response.get("x-google-status") == "crash"
