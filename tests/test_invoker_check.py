@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 
 from conftest import ROOT, check, write_function
@@ -141,3 +145,9 @@ def test_string_annotations_work_too(tmp_path):
     result = check(tmp_path)
     assert result.returncode == 0, result.stdout
     assert "main(r=<flask.Request>)" in result.stdout
+
+
+def test_version_is_the_invoker_package_version():
+    declared = re.search(r'^version = "(.+)"$', (ROOT / "invoker" / "pyproject.toml").read_text(), re.M).group(1)
+    shown = subprocess.run([sys.executable, "-m", "pyfunc", "--version"], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == f"pyfunc {declared}"

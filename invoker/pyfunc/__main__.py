@@ -19,6 +19,9 @@ from .errors import PyfuncError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pyfunc", description="Serve a Python function over HTTP and CloudEvents.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"pyfunc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{check,start}")
     for name, text in (("check", "load the function and say how it will be served"),
                        ("start", "serve the function")):
