@@ -44,7 +44,7 @@ def detect(ctx: Context) -> DetectResult:
             return DetectResult(True, f"{name} is set")
     func_yaml = ctx.app_dir / "func.yaml"
     if not func_yaml.is_file():
-        return DetectResult(False, "not a Python function: no BP_FUNCTION, no GOOGLE_FUNCTION_TARGET, no func.yaml")
+        return DetectResult(False, "not a Python function: no BP_FUNCTION, no GOOGLE_FUNCTION_TARGET, no func.yaml (to build this directory as a function, add a func.yaml with the line runtime: python, or set BP_FUNCTION=module.function)")
     runtime = runtime_of(func_yaml)
     if runtime == "python":
         return DetectResult(True, "func.yaml runtime is python")

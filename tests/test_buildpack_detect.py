@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,20 @@ def test_failure_says_what_it_looked_for(tmp_path):
     result = run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin")
     assert result.returncode == 100
     assert "no BP_FUNCTION" in result.stdout and "no func.yaml" in result.stdout
+    assert "add a func.yaml with the line runtime: python" in result.stdout  # what to do about it
+
+
+def test_the_readme_s_first_example_detects_as_shown(tmp_path):
+    """The README opens with a func.py and a func.yaml: together they are a function."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```(?:python|yaml)\n# (\S+)\n(.*?)```", readme, re.S)
+    files = dict(blocks[:2])
+    assert set(files) == {"func.py", "func.yaml"}, blocks[:2]
+    app, platform = make_app(tmp_path, files, {})
+    result = run_detect(app, platform, tmp_path / "plan.toml", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stdout
+    checked = subprocess.run([sys.executable, "-m", "pyfunc", "check", "-s", str(app)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "style:    pyfunc" in checked.stdout, checked.stdout + checked.stderr
 
 
 def test_app_pythonpath_does_not_reach_the_buildpack(tmp_path):
