@@ -15,7 +15,7 @@ TEST_USER ?= cnb
 
 ENGINE := PYTHONPATH=tools $(VENV)/bin/python -m engine
 
-.PHONY: all help tools venv ff-venv lifecycle pack queue-proxy func user buildpack package engine engine-down run run-host test bench clean
+.PHONY: all help tools venv ff-venv lifecycle pack queue-proxy func user buildpack package publish engine engine-down run run-host test bench clean
 
 all: test
 
@@ -26,6 +26,8 @@ help:
 	@echo "make test       install everything the tests need (engine included, as root), then run every test"
 	@echo "make tools      virtualenv, CNB lifecycle (go build) and the cnb user in .tools/"
 	@echo "make package    build/pyfunc-python-function-<version>.cnb (OFFLINE=1 adds a wheelhouse)"
+	@echo "make publish    the buildpackage for linux/amd64 and linux/arm64 (an image index) pushed to the"
+	@echo "                engine's registry, or to PYFUNC_BUILDPACKAGE=registry/name:tag"
 	@echo "make func       Knative's func CLI v0.49.2 (go build) in .tools/bin, for the func tests"
 	@echo "make engine     install Debian's docker.io, start dockerd and a registry for this checkout, make the builder"
 	@echo "make engine-down stop them"
@@ -93,6 +95,11 @@ package: pack buildpack
 	@if [ ! -f $(CNB) ] || [ $(BUILDPACK).inputs -nt $(CNB) ]; then \
 	  rm -f $(CNB) && $(BIN)/pack buildpack package $(CNB) --config package.toml --format file --target linux/amd64 \
 	  && echo "packaged $(CNB)"; else echo "$(CNB) is up to date"; fi
+
+# The buildpackage for buildpack.toml's [[targets]] (linux/amd64, linux/arm64): one image each and an
+# OCI image index, pushed with pack to the engine's registry (or PYFUNC_BUILDPACKAGE=registry/name:tag).
+publish: venv pack buildpack
+	$(ENGINE) publish
 
 # Debian's dockerd and docker-registry for this checkout (.tools/engine/), the stack images and the builder.
 engine: tools package

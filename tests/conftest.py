@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import cnb_host  # noqa: E402
-from engine_harness import docker_engine  # noqa: E402,F401  (session fixture: the real-engine tests)
+from engine_harness import docker_engine, engine_registry  # noqa: E402,F401  (session fixtures: the real-engine tests)
 
 # Property tests: the same examples on every CI run (no randomness, no example database, so a
 # fresh clone never depends on a local .hypothesis/); random exploration on a developer's

@@ -2,8 +2,9 @@
 
 ``docker_engine`` installs (as root, with apt) and starts the project's engine through
 tools/engine, makes the stack images and the test builder (all cached between runs), and
-stops the engine at the end if it started it. Without root or apt it skips with that reason;
-with ``CI`` set it fails instead, like the ``lifecycle`` fixture.
+stops the engine at the end if it started it. ``engine_registry`` is the engine without the
+stack and builder (for tests that only push to and read from the registry). Without root or apt
+both skip with that reason; with ``CI`` set they fail instead, like the ``lifecycle`` fixture.
 """
 
 from __future__ import annotations
@@ -102,6 +103,29 @@ class Harness:
             self.engine.docker("rmi", "-f", *self.images, check=False)
 
 
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"no container engine in CI: {reason}")  # make test installs it: a defect here
+    pytest.skip(f"no container engine: {reason}")
+
+
+@pytest.fixture(scope="session")
+def engine_registry():
+    """The project's engine (dockerd and the loopback registry) without stack or builder."""
+    reason = unavailable()
+    if reason is None:
+        engine = Engine()
+        try:
+            started = engine.up()
+        except EngineUnavailable as problem:
+            reason = str(problem)
+    if reason:
+        _unavailable(reason)
+    yield engine
+    if started:
+        engine.down()
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     """The project's engine, registry and test builder, shared by every real-engine test."""
@@ -113,9 +137,7 @@ def docker_engine():
         except EngineUnavailable as problem:
             reason = str(problem)
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"no container engine in CI: {reason}")  # make test installs it: a defect here
-        pytest.skip(f"no container engine: {reason}")
+        _unavailable(reason)
     harness = Harness(engine, builder)
     yield harness
     harness.cleanup()

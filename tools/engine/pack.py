@@ -2,6 +2,7 @@
 
     engine, builder = ready()                      # engine up, stack and builder made (cached)
     result = build(engine, builder, "fn", app)     # daemon mode; publish=True pushes to the registry
+    result = publish(engine)                       # the multi-arch buildpackage into the registry
 """
 
 from __future__ import annotations
@@ -14,15 +15,43 @@ from .daemon import ROOT, Engine
 from .stack import TOOLS_BIN, Stack
 
 PACK = TOOLS_BIN / "pack"
+#: Platforms of the published buildpackage: buildpack.toml's [[targets]] (the content is the same for both).
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+def version() -> str:
+    """The buildpack's version, from buildpack.toml."""
+    for line in (ROOT / "buildpack.toml").read_text().splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.strip() == "version":
+            return value.strip().strip(chr(34))
+    raise RuntimeError("buildpack.toml has no version")
 
 
 def cnb_file() -> Path:
     """build/pyfunc-python-function-<version>.cnb, as ``make package`` names it."""
-    for line in (ROOT / "buildpack.toml").read_text().splitlines():
-        key, _, value = line.strip().partition("=")
-        if key.strip() == "version":
-            return ROOT / "build" / f"pyfunc-python-function-{value.strip().strip(chr(34))}.cnb"
-    raise RuntimeError("buildpack.toml has no version")
+    return ROOT / "build" / f"pyfunc-python-function-{version()}.cnb"
+
+
+def buildpackage_reference(engine: Engine) -> str:
+    """Where ``make publish`` pushes the buildpackage: ``localhost:PORT/pyfunc/python-function:<version>``."""
+    return f"{engine.registry}/pyfunc/python-function:{version()}"
+
+
+def publish(engine: Engine, reference: str | None = None, platforms: tuple[str, ...] = PLATFORMS,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """``pack buildpack package REFERENCE --config package.toml --publish --target P...`` (pack >= 0.34).
+
+    pack pushes one image per platform, then an OCI image index naming them under REFERENCE
+    (default :func:`buildpackage_reference`). Needs the assembled build/buildpack (``make
+    buildpack``) and a registry, no daemon. stdout+stderr in ``.stdout``.
+    """
+    argv = [str(PACK), "buildpack", "package", reference or buildpackage_reference(engine),
+            "--config", str(ROOT / "package.toml"), "--publish"]
+    for platform in platforms:
+        argv += ["--target", platform]
+    return subprocess.run(argv, env=engine.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout, cwd=ROOT)
 
 
 def ready(engine: Engine | None = None) -> tuple[Engine, str, bool]:
