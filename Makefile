@@ -59,11 +59,12 @@ $(BIN)/lifecycle: tools/lifecycle/go.mod tools/lifecycle/go.sum
 	cd tools/lifecycle && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/ \
 	  github.com/buildpacks/lifecycle/cmd/lifecycle github.com/buildpacks/lifecycle/cmd/launcher
 
-# pack, pinned in tools/pack/go.mod: a wrapper module, because pack's go.mod has a replace.
+# pack, pinned in tools/pack/go.mod: a wrapper module, because pack's go.mod has a replace; with it
+# builderconfig, pack's own builder.toml reader and validator (tests/test_builder_toml.py).
 pack: $(BIN)/pack
-$(BIN)/pack: tools/pack/go.mod tools/pack/go.sum
+$(BIN)/pack: tools/pack/go.mod tools/pack/go.sum tools/pack/builderconfig/main.go
 	mkdir -p $(BIN)
-	cd tools/pack && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/pack github.com/buildpacks/pack
+	cd tools/pack && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$(BIN)/ github.com/buildpacks/pack ./builderconfig
 
 # Knative Serving's queue-proxy, pinned in tools/queue-proxy/go.mod (tests/test_knative_queue_proxy.py).
 queue-proxy: $(BIN)/queue

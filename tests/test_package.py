@@ -64,13 +64,3 @@ def test_layer_holds_the_buildpack_with_vendored_libraries(layout):
         assert PREFIX + path in members, path
     assert not [name for name in members if name.endswith(".so")], "vendored libraries must be pure Python"
 
-
-def test_builder_toml_puts_pyfunc_after_the_paketo_python_buildpacks():
-    builder = toml.loads((ROOT / "builder.toml").read_text())
-    group = builder["order"][0]["group"]
-    ids = [entry["id"] for entry in group]
-    assert ids[:2] == ["paketo-buildpacks/cpython", "paketo-buildpacks/pip"]
-    assert ids[-1] == "pyfunc/python-function"
-    optional = {entry["id"] for entry in group if entry.get("optional")}
-    assert {"paketo-buildpacks/pip-install", "paketo-buildpacks/poetry-install"} <= optional
-    assert Path(ROOT / builder["buildpacks"][-1]["uri"]).name.endswith(".cnb")
