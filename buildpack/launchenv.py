@@ -12,6 +12,12 @@ buildpack reads them (paketo-buildpacks/environment-variables, env/build.go):
 | ``BPE_DEFAULT_NAME`` | ``NAME.default``  | NAME unless the deploy env sets it           |
 | ``BPE_OVERRIDE_NAME``, ``BPE_NAME`` | ``NAME.override`` | NAME, whatever the deploy env says |
 
+When Paketo's environment-variables buildpack ran earlier in the group (its layers dir
+``paketo-buildpacks_environment-variables`` is beside ours: it contributes a layer whenever a
+``BPE_*`` setting exists), it has written those settings already; this layer leaves them to it,
+else every ``BPE_APPEND_``/``BPE_PREPEND_`` value would be applied twice. Names holding '.' stay
+here: its env files cannot carry them.
+
 A name holding '.' (valid in func.yaml) cannot be an env file: the lifecycle reads
 ``A.B.default`` as name ``A`` with the unknown suffix ``B.default`` and drops it. Such envs
 are applied at launch by an exec.d program of the layer (``exec.d/dotted-env``, run by the
@@ -32,41 +38,50 @@ from .log import Log
 #: Paketo's prefixes, typed ones first (``BPE_`` is a prefix of them all).
 BPE_PREFIXES = (("BPE_APPEND_", "append"), ("BPE_DEFAULT_", "default"), ("BPE_DELIM_", "delim"),
                 ("BPE_OVERRIDE_", "override"), ("BPE_PREPEND_", "prepend"), ("BPE_", "override"))
+#: The layers dir of Paketo's environment-variables buildpack, a sibling of ours once it has run.
+PAKETO_ENV_LAYERS = "paketo-buildpacks_environment-variables"
 EXEC_D = "dotted-env"
 DATA = "dotted-env.json"
 
 
 @dataclass
 class LaunchEnv:
-    """``entries``: (name, action, value) with action default, override, append, prepend or delim."""
+    """``entries``: (name, action, value) with action default, override, append, prepend or delim;
+    ``earlier``: the BPE_* entries an earlier buildpack's layer applies (in ``apply``, not written)."""
 
     entries: list[tuple[str, str, str]] = field(default_factory=list)
+    earlier: list[tuple[str, str, str]] = field(default_factory=list)
 
     @classmethod
     def plan(cls, ctx: Context, defaults: dict[str, str]) -> "LaunchEnv":
         """The launch env from ``defaults`` and the BPE_* settings; raises BuildpackError for a name no env can have."""
         entries = [(name, "default", value) for name, value in defaults.items()]
+        earlier: list[tuple[str, str, str]] = []
+        paketo = ctx.layers_dir is not None and (ctx.layers_dir.parent / PAKETO_ENV_LAYERS).is_dir()
         for setting in ctx.platform_env_names():
             for prefix, action in BPE_PREFIXES:
                 if setting.startswith(prefix):
                     if len(setting) > len(prefix):
-                        entries.append((setting[len(prefix):], action, ctx.setting(setting) or ""))
+                        name = setting[len(prefix):]
+                        (earlier if paketo and "." not in name else entries).append(
+                            (name, action, ctx.setting(setting) or ""))
                     break
         for name, _, _ in entries:
             if not name or "=" in name or "\0" in name:
                 raise BuildpackError(f"Environment variable name {name!r} cannot be set at launch",
                                      fix="use letters, digits, '-', '.' and '_' (func.yaml env name pattern); "
                                      "for BPE_* settings the name follows the prefix (BPE_DEFAULT_NAME)")
-        return cls(entries)
+        return cls(entries, earlier)
 
     def apply(self, env: dict[str, str]) -> dict[str, str]:
         """``env`` as the launcher leaves it after this layer (the validation step runs with it)."""
         result = dict(env)
-        delims = {name: value for name, action, value in self.entries if action == "delim"}
-        for name, action, value in self.entries:
-            new = _applied(result.get(name), action, value, delims.get(name, ""))
-            if new is not None:
-                result[name] = new
+        for entries in (self.earlier, self.entries):  # layers apply in group order
+            delims = {name: value for name, action, value in entries if action == "delim"}
+            for name, action, value in entries:
+                new = _applied(result.get(name), action, value, delims.get(name, ""))
+                if new is not None:
+                    result[name] = new
         return result
 
     def write(self, ctx: Context, log: Log) -> None:
@@ -83,6 +98,8 @@ class LaunchEnv:
         log.step("Configuring launch environment")
         for name, action, _ in self.entries:
             log.detail(f"{name} ({action}{', applied by exec.d' if '.' in name else ''})")
+        if self.earlier:
+            log.detail(f"{len(self.earlier)} BPE_* settings left to {PAKETO_ENV_LAYERS.replace('_', '/', 1)}")
         if not self.entries:
             log.detail("No function envs")
 
