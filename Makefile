@@ -12,7 +12,7 @@ BIN := $(TOOLS)/bin
 BUILDPACK := build/buildpack
 TEST_USER ?= cnb
 
-.PHONY: all tools venv lifecycle pack queue-proxy user buildpack package run test bench clean
+.PHONY: all tools venv lifecycle pack queue-proxy user buildpack package lock run test bench clean
 
 all: test
 
@@ -49,6 +49,11 @@ user:
 
 buildpack: venv
 	$(VENV)/bin/python tools/assemble.py $(BUILDPACK) $(if $(OFFLINE),--offline)
+
+# buildpack/invoker.lock: the invoker's dependencies, exact versions and wheel hashes for
+# CPython 3.10-3.13 on linux amd64 and arm64 (tools/lock.py). Run after changing invoker/pyproject.toml.
+lock: venv
+	$(VENV)/bin/python tools/lock.py buildpack/invoker.lock
 
 # The buildpack as a .cnb file (OCI layout), made without a Docker daemon.
 # OFFLINE=1 embeds a wheelhouse of the invoker's dependencies (CPython 3.10-3.13, amd64 and arm64).

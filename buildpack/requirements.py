@@ -65,7 +65,8 @@ def collect(app_dir: Path, source: Path, roots: list[str], skip: tuple[str, ...]
     """
     sources = Sources(skipped=list(skip))
     digest = hashlib.sha256()
-XX
+    for directory in (source,) if glue else dict.fromkeys((app_dir, source)):
+        prefix = "" if directory == app_dir else f"{directory.relative_to(app_dir)}/"
         names = [*(roots if directory == app_dir else ["requirements.txt"]), FUNCTION_REQUIREMENTS]
         for name in dict.fromkeys(names):
             path = directory / name
