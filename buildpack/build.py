@@ -55,6 +55,8 @@ def build(ctx: Context, log: Log) -> None:
     defaults.update(function.google_defaults(ctx.setting))
     if config and config.invoke:
         defaults["FUNC_INVOKE"] = config.invoke
+    for probe, path in (config.health_endpoints if config else {}).items():
+        defaults[HEALTH_ENDPOINTS[probe]] = path
     labels = funcyaml.option_labels(config.options if config else {})
     log.detail(f"Function: {shown}")
 
@@ -108,6 +110,9 @@ class Invoker:
     def key(self) -> dict[str, str]:
         return {"invoker": self.wheel.name, "record-sha256": self.record_digest, "lock-sha256": self.lock.digest}
 
+
+#: func.yaml deploy.healthEndpoints keys and the invoker settings that serve them (README "Health endpoints").
+HEALTH_ENDPOINTS = {"liveness": "PYFUNC_LIVENESS_PATH", "readiness": "PYFUNC_READINESS_PATH"}
 
 #: The invoker lock in the buildpack (make lock).
 LOCK = "invoker.lock"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -368,6 +370,10 @@ def test_offline_build_installs_the_invoker_from_the_wheelhouse(fresh, lifecycle
     tags = " ".join(p.name for p in (offline_buildpack / "wheelhouse").glob("uvloop-*.whl"))
     for python in ("cp310", "cp311", "cp312", "cp313"):
         assert f"{python}-{python}-manylinux" in tags and "x86_64" in tags and "aarch64" in tags
+    lock = (ROOT / "buildpack" / "invoker.lock").read_text()
+    for wheel in (offline_buildpack / "wheelhouse").glob("*.whl"):  # the lock's wheels, nothing else
+        assert "--hash=sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest() in lock, wheel.name
+    assert wheels == {name.replace("-", "_") for name in re.findall(r"^([a-z0-9._-]+)==", lock, re.M)}
     built = fresh(ROOT / "samples" / "http", {"PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/simple"},
                   buildpacks=(lifecycle.HOST_PYTHON_BP, offline_buildpack))
     assert built.result.returncode == 0, built.result.stdout
