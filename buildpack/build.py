@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +42,6 @@ WEB = Process("web", ("python", "-m", "pyfunc", "start"), default=True)
 
 
 def build(ctx: Context, log: Log) -> None:
-    start = time.monotonic()
     log.title(NAME, _version(ctx))
     env = pip.environment(ctx.env, ctx.setting)
 
@@ -58,7 +57,7 @@ def build(ctx: Context, log: Log) -> None:
     for probe, path in (config.health_endpoints if config else {}).items():
         defaults[HEALTH_ENDPOINTS[probe]] = path
     labels = funcyaml.option_labels(config.options if config else {})
-    log.detail(f"Function: {shown}")
+    log.detail(f"Named by: {shown}")
 
     layout = func_layout.recognise(
         ctx.app_dir, lambda path: requirements.project_dependencies(ctx.app_dir, path, str(path.relative_to(ctx.app_dir))))
@@ -80,7 +79,6 @@ def build(ctx: Context, log: Log) -> None:
     Launch([web], labels).write(ctx.layers_dir)
     log.step("Assigning launch processes:")
     log.detail(f"{web.type} (default): {web.shown()}")
-    log.step(f"Build completed in {time.monotonic() - start:.3f}s")
 
 
 def _version(ctx: Context) -> str:
@@ -244,13 +242,20 @@ def _resolve_jointly(ctx: Context, log: Log, env: dict[str, str], invoker: Invok
         more = resolution.named(process.stdout) & {name for name, _, _ in invoker.lock.entries} - free
         if not more:
             raise resolution.explain(process.stdout, invoker.requires, invoker.name)
-        log.detail(f"The app's requirements move {', '.join(sorted(more))} off the invoker lock: resolving again")
+        log.subdetail(f"The app's requirements move {', '.join(sorted(more))} off the invoker lock: resolving again")
         free |= more
         shutil.rmtree(packages, ignore_errors=True)
     moved = resolution.prune(packages, invoker_packages)
     resolution.check_shadowing(packages, invoker_packages)
     for line in moved:
-        log.detail(f"The app's version: {line}")
+        log.subdetail(f"The app's version: {line}")
+
+
+#: The check report's ``name: value`` lines (pyfunc.__main__._report).
+_REPORT = re.compile(r"^  (module|function|style|call):\s+(.*)$", re.M)
+#: The invoker's style names (pyfunc.styles.*.style) as the build output shows them.
+STYLE_NAMES = {"pyfunc": "pyfunc", "knative": "Knative", "functions-framework": "Functions Framework",
+               "handler": "handler", "parliament": "parliament"}
 
 
 def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], launch_env: LaunchEnv,
@@ -274,7 +279,11 @@ def _validate(ctx: Context, log: Log, env: dict[str, str], paths: list[Path], la
                 "The function failed validation (python -m pyfunc check)",
                 detail="\n".join(line for line in report if not line.startswith("pyfunc check: FAILED")),
             )
+        report = dict(_REPORT.findall(process.stdout))
+        style = report.get("style", "").split(" ", 1)[0]
+        log.detail(f"Function: {report.get('module', '?').split(' ', 1)[0]}.{report.get('function', '?').split(' ', 1)[0]} "
+                   f"({STYLE_NAMES.get(style, style)})")
         for line in process.stdout.strip().splitlines()[1:]:
-            log.detail(line.strip())
+            log.subdetail(line.strip())
         pip.compile_bytecode(ctx.app_dir, log, check_env)
     layer.commit({})

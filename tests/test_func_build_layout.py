@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
-import toml
+try:
+    import tomllib as toml
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as toml
 
 from conftest import ROOT, write_function
 from test_lifecycle_e2e import KNATIVE_CURL, Built, curl, fresh  # noqa: F401  (fresh is a fixture)

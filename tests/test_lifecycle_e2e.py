@@ -177,7 +177,7 @@ def test_bp_function_from_the_platform_env_and_no_secret_in_the_image(fresh, tmp
                                            "    value: '{{ env:BUILD_NOTE }}'\n"})
     built = fresh(tmp_path, {"BP_FUNCTION": "handlers.api.ping", "API_TOKEN": "s3cr3t-token", "BUILD_NOTE": "noted"})
     assert built.result.returncode == 0, built.result.stdout
-    assert "Function: handlers.api.ping (from BP_FUNCTION)" in built.result.stdout
+    assert "Named by: handlers.api.ping (from BP_FUNCTION)" in built.result.stdout
     assert "DB_PASSWORD: {{ secret:db:password }} is a deploy-time reference" in built.result.stdout
     launch_files = [p for p in built.layers.rglob("*") if p.is_file() and "env" in p.parent.name]
     contents = "".join(p.read_text(errors="replace") for p in launch_files)
