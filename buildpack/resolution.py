@@ -30,7 +30,7 @@ _CAUSES = "The conflict is caused by:"
 _USER = re.compile(r"^The user requested (\(constraint\) )?(.+)$")
 _DEPENDS = re.compile(r"^(\S+) (\S+) depends on (.+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
-MAX_CAUSES = 8
+MAX_CAUSES = 4
 
 
 def canonical(name: str) -> str:
@@ -89,8 +89,8 @@ def explain(output: str, invoker_requires: list[str], invoker: str) -> Buildpack
     return BuildpackError(
         "The app's requirements conflict with the invoker's: no set of packages satisfies both",
         detail="\n".join(detail),
-        fix=f"change {' and '.join(app) or 'the app requirement'} to a version the invoker accepts "
-        f"({', '.join(own) or 'above'}), or remove the pin and use the version the invoker brings",
+        fix=f"change {' and '.join(app) or 'the app requirement'} to versions that fit the invoker's "
+        f"{', '.join(own) or 'requirements above'}, or remove the pin and use the version the invoker brings",
     )
 
 
