@@ -4,8 +4,10 @@ Layers (seed python-function-buildpack, "Behaviour"):
 
 | layer         | types               | holds                                                  |
 |---------------|---------------------|--------------------------------------------------------|
-| invoker       | launch, cache       | pyfunc and its dependencies, on PYTHONPATH (appended)  |
-| dependencies  | launch, cache       | the app's requirements.txt, on PYTHONPATH (prepended)  |
+| invoker       | launch, cache       | pyfunc and invoker.lock (hash-checked), on PYTHONPATH  |
+|               |                     | (appended)                                             |
+| dependencies  | launch, cache       | the app's requirements, resolved with the invoker      |
+|               |                     | (buildpack.resolution), on PYTHONPATH (prepended)      |
 | function-env  | launch              | func.yaml envs and the resolved function (defaults),   |
 |               |                     | BPE_* settings; exec.d for names holding '.'           |
 | validation    | build               | the report of ``python -m pyfunc check`` (every build) |
