@@ -15,7 +15,7 @@ TEST_USER ?= cnb
 
 ENGINE := PYTHONPATH=tools $(VENV)/bin/python -m engine
 
-.PHONY: all help tools venv ff-venv lifecycle pack queue-proxy func user buildpack package publish engine engine-down run run-host test bench clean
+.PHONY: all help tools venv ff-venv lifecycle pack queue-proxy func user buildpack package lock publish engine engine-down run run-host test bench clean
 
 all: test
 
@@ -87,6 +87,11 @@ user:
 
 buildpack: venv
 	$(VENV)/bin/python tools/assemble.py $(BUILDPACK) $(if $(OFFLINE),--offline)
+
+# buildpack/invoker.lock: the invoker's dependencies, exact versions and wheel hashes for
+# CPython 3.10-3.13 on linux amd64 and arm64 (tools/lock.py). Run after changing invoker/pyproject.toml.
+lock: venv
+	$(VENV)/bin/python tools/lock.py buildpack/invoker.lock
 
 # The buildpack as a .cnb file (OCI layout), made without a Docker daemon.
 # OFFLINE=1 embeds a wheelhouse of the invoker's dependencies (CPython 3.10-3.13, amd64 and arm64).

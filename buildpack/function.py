@@ -65,5 +65,5 @@ def launch_defaults(bp_function: str | None, envs: dict[str, str]) -> tuple[dict
     if named:
         shown = f"{named.get('MODULE_NAME', 'func')}.{named.get('FUNCTION_NAME', 'main')}"
         return {}, f"{shown} (from func.yaml envs)"
-    return {}, "found by the invoker where the function style keeps it (func.py:main by default)"
+    return {}, "the function's style (resolved by validation, below)"
 

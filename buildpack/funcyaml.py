@@ -29,13 +29,16 @@ _FIX = "correct func.yaml (see https://github.com/knative/func/blob/main/docs/re
 class FuncYaml:
     """What the buildpack uses of func.yaml: ``envs`` (name → value, in file order),
     ``skipped`` (names or references left out, with why), ``options``, ``runtime``, and
-    ``invoke`` (``http`` or ``cloudevent``: the Knative template variant)."""
+    ``invoke`` (``http`` or ``cloudevent``: the Knative template variant), ``health_endpoints``
+    (``liveness``/``readiness`` → path: ``deploy.healthEndpoints``, or top-level ``healthEndpoints``
+    before specVersion 0.34)."""
 
     envs: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     runtime: str | None = None
     invoke: str | None = None
+    health_endpoints: dict[str, str] = field(default_factory=dict)
 
 
 def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | None:
@@ -57,6 +60,8 @@ def load(app_dir: Path, build_env: Callable[[str], str | None]) -> FuncYaml | No
             _add_env(result, _text(_node_at(entry, ["name"])), _text(_node_at(entry, ["value"])), where,
                      entry.start_mark.line + 1, build_env)
     result.options = dict((document.get("deploy") or {}).get("options") or document.get("options") or {})
+    endpoints = (document.get("deploy") or {}).get("healthEndpoints") or document.get("healthEndpoints") or {}
+    result.health_endpoints = {probe: endpoints[probe] for probe in ("liveness", "readiness") if endpoints.get(probe)}
     if document.get("scale"):  # specVersion 0.38 moved scale to the top level (func's migrateScaleToTopLevel)
         result.options["scale"] = document["scale"]
     return result

@@ -23,22 +23,35 @@ def environment(process_env: Mapping[str, str], setting) -> dict[str, str]:
     return env
 
 
-def install(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping[str, str], what: str) -> None:
-    """``python3 -m pip install --target target *args``; raises BuildpackError with pip's output tail."""
+def run(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping[str, str],
+        quiet: bool = False) -> subprocess.CompletedProcess:
+    """``python3 -m pip install --target target *args``; returns the finished process (output in ``stdout``)."""
     command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--no-input",
                "--disable-pip-version-check", "--no-warn-script-location", *args]
     log.debug("Running: " + " ".join(command))
     process = subprocess.run(command, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, errors="replace")
-    for line in process.stdout.splitlines():
-        log.debug(line)
+    if not quiet or process.returncode == 0:
+        for line in process.stdout.splitlines():
+            log.debug(line)
+    return process
+
+
+def install(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping[str, str], what: str) -> None:
+    """``python3 -m pip install --target target *args``; raises BuildpackError with pip's output tail."""
+    process = run(target, args, log, cwd, env)
     if process.returncode != 0:
-        raise BuildpackError(
-            f"Installing {what} with pip failed (exit {process.returncode})",
-            detail="\n".join(process.stdout.strip().splitlines()[-15:]),
-            fix="check the requirement names and versions; for a private index set PIP_INDEX_URL "
-            "(pack build --env PIP_INDEX_URL=...)",
-        )
+        raise failure(what, process)
+
+
+def failure(what: str, process: subprocess.CompletedProcess) -> BuildpackError:
+    """The error of a failed pip run: its exit code and the tail of its output."""
+    return BuildpackError(
+        f"Installing {what} with pip failed (exit {process.returncode})",
+        detail="\n".join(process.stdout.strip().splitlines()[-15:]),
+        fix="check the requirement names and versions; for a private index set PIP_INDEX_URL "
+        "(pack build --env PIP_INDEX_URL=...)",
+    )
 
 
 def python_version() -> str:

@@ -65,7 +65,7 @@ def collect(app_dir: Path, source: Path, roots: list[str], skip: tuple[str, ...]
     """
     sources = Sources(skipped=list(skip))
     digest = hashlib.sha256()
-    for directory in dict.fromkeys((source,) if glue else (app_dir, source)):
+    for directory in (source,) if glue else dict.fromkeys((app_dir, source)):
         prefix = "" if directory == app_dir else f"{directory.relative_to(app_dir)}/"
         names = [*(roots if directory == app_dir else ["requirements.txt"]), FUNCTION_REQUIREMENTS]
         for name in dict.fromkeys(names):
@@ -214,8 +214,9 @@ def project_dependencies(app_dir: Path, path: Path, shown: str) -> list[str]:
             raise BuildpackError(f"{shown} [project].dependencies[{index}] = {entry!r} is not a PEP 508 requirement",
                                  detail=detail + ("; pip options do not belong in dependencies" if entry.lstrip().startswith("-") else ""),
                                  fix=_PEP508_FIX) from None
-        if requirement.url and urlparse(requirement.url).scheme.lower() == "file" and \
-                not appfiles.inside(app_dir, path.parent / unquote(urlparse(requirement.url).path)):
+        location = Path(unquote(urlparse(requirement.url).path)) if requirement.url else None
+        if location is not None and urlparse(requirement.url).scheme.lower() == "file" and \
+                not appfiles.inside(app_dir, location if location.is_absolute() else path.parent / location):
             raise BuildpackError(f"{shown} [project].dependencies[{index}] installs {requirement.name} from a path "
                                  "outside the app directory", fix="vendor the package inside the app directory")
         normalized.append(str(requirement))

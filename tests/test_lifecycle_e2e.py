@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -175,7 +177,7 @@ def test_bp_function_from_the_platform_env_and_no_secret_in_the_image(fresh, tmp
                                            "    value: '{{ env:BUILD_NOTE }}'\n"})
     built = fresh(tmp_path, {"BP_FUNCTION": "handlers.api.ping", "API_TOKEN": "s3cr3t-token", "BUILD_NOTE": "noted"})
     assert built.result.returncode == 0, built.result.stdout
-    assert "Function: handlers.api.ping (from BP_FUNCTION)" in built.result.stdout
+    assert "Named by: handlers.api.ping (from BP_FUNCTION)" in built.result.stdout
     assert "DB_PASSWORD: {{ secret:db:password }} is a deploy-time reference" in built.result.stdout
     launch_files = [p for p in built.layers.rglob("*") if p.is_file() and "env" in p.parent.name]
     contents = "".join(p.read_text(errors="replace") for p in launch_files)
@@ -368,6 +370,10 @@ def test_offline_build_installs_the_invoker_from_the_wheelhouse(fresh, lifecycle
     tags = " ".join(p.name for p in (offline_buildpack / "wheelhouse").glob("uvloop-*.whl"))
     for python in ("cp310", "cp311", "cp312", "cp313"):
         assert f"{python}-{python}-manylinux" in tags and "x86_64" in tags and "aarch64" in tags
+    lock = (ROOT / "buildpack" / "invoker.lock").read_text()
+    for wheel in (offline_buildpack / "wheelhouse").glob("*.whl"):  # the lock's wheels, nothing else
+        assert "--hash=sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest() in lock, wheel.name
+    assert wheels == {name.replace("-", "_") for name in re.findall(r"^([a-z0-9._-]+)==", lock, re.M)}
     built = fresh(ROOT / "samples" / "http", {"PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/simple"},
                   buildpacks=(lifecycle.HOST_PYTHON_BP, offline_buildpack))
     assert built.result.returncode == 0, built.result.stdout

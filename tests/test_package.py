@@ -59,7 +59,7 @@ def test_layer_holds_the_buildpack_with_vendored_libraries(layout):
         member = members[PREFIX + executable]
         assert member.isfile() and member.mode & 0o111, executable
     for path in ("buildpack.toml", "buildpack/__main__.py", "buildpack/build.py",
-                 "buildpack/schema/func.yaml.schema.json", "vendor/yaml/__init__.py", "vendor/jsonschema/__init__.py",
+                 "buildpack/schema/func.yaml.schema.json", "buildpack/invoker.lock", "vendor/yaml/__init__.py", "vendor/jsonschema/__init__.py",
                  "vendor/tomli/__init__.py", "vendor/tomli_w/__init__.py", "vendor/packaging/requirements.py", "vendor/cyclonedx/__init__.py", f"wheels/pyfunc-{VERSION}-py3-none-any.whl"):
         assert PREFIX + path in members, path
     assert not [name for name in members if name.endswith(".so")], "vendored libraries must be pure Python"

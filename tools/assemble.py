@@ -5,7 +5,8 @@
 OUT_DIR gets buildpack.toml, bin/, buildpack/ (the code), vendor/ (pure-Python libraries
 from tools/vendor*.txt, installed by pip here, never at build time) and wheels/ (the
 invoker wheel built from invoker/). ``--offline`` adds wheelhouse/: the invoker's
-dependencies as wheels for CPython 3.10-3.13 on linux amd64 and arm64, so a build with no
+dependencies as wheels for CPython 3.10-3.13 on linux amd64 and arm64, exactly the
+wheels of buildpack/invoker.lock (``make lock``), so a build with no
 package index reachable (PIP_NO_INDEX=1) installs the invoker from it. Needs pip and a
 package index, like any packaging step.
 
@@ -79,14 +80,14 @@ def main(out: Path, offline: bool = False) -> None:
 
 
 def wheelhouse(target: Path, wheels: Path) -> None:
-    """Binary wheels of the invoker and its dependencies for every CPython and arch we serve."""
+    """The wheels of the invoker lock (buildpack/invoker.lock, hash-checked) for every CPython and arch we serve."""
     for python in OFFLINE_PYTHONS:
         abi = "cp" + python.replace(".", "")
         for platforms in OFFLINE_PLATFORMS.values():
             run([*PIP, "download", "--quiet", "--only-binary=:all:", "--python-version", python,
                  "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
                  *(arg for tag in platforms for arg in ("--platform", tag)),
-                 "--find-links", str(wheels), "-d", str(target), "pyfunc", "cloudevents<2"])  # build.INVOKER_PINS
+                 "--no-deps", "--require-hashes", "-d", str(target), "-r", str(ROOT / "buildpack" / "invoker.lock")])
 
 
 def vendor(target: Path) -> None:
