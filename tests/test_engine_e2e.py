@@ -51,7 +51,7 @@ APPS = {
                 {"count": 101, "ordinal": "101st", "received": 3, "path": "/n"}),
     "knative-cloudevent": (ROOT / "samples" / "knative-cloudevent", {}, lambda url: from_http(
         *(lambda r: (dict(r.headers), r.content))(requests.post(url, headers=CE_HEADERS, data=CE_BODY))).data ==
-        {"echo": {"message": "Hello CloudEvent!"}, "from": "example/source"}),
+        {"echo": {"message": "Hello CloudEvent!"}, "from": "example/source", "replies": 1}),
     "seed-buildpack-http": (SEEDS / "buildpack-http", {}, lambda url: requests.get(url).text == "Handled request!"),
     "seed-buildpack-cloudevent": (SEEDS / "buildpack-cloudevent", {}, lambda url: (lambda r: r.status_code == 200 and
         r.headers["ce-type"] == "com.example.sampletype" and "Handled cloudevent!" in r.text)(
