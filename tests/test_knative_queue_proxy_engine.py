@@ -109,16 +109,22 @@ class ImagePod:
     def probe(self) -> requests.Response:
         return self.request("/", headers=KUBELET_PROBE)
 
-    def wait_ready(self, within: float = 90) -> float:
-        """The time the kubelet probe first answered 200; AssertionError if queue-proxy exits or time runs out."""
+    def wait_ready(self, within: float = 90) -> tuple[float, float]:
+        """Poll the kubelet probe: (when the first probe queue-proxy answered was sent, when a 200 came).
+        AssertionError if queue-proxy exits or ``within`` seconds pass."""
         deadline = time.monotonic() + within
+        first = None
         while time.monotonic() < deadline:
             assert self.queue.poll() is None, f"queue-proxy exited {self.queue.returncode}\n{self.output()}"
+            sent = time.time()
             try:
-                if self.probe().status_code == 200:
-                    return time.time()
-            except requests.ConnectionError:
-                pass
+                status = self.probe().status_code
+            except requests.ConnectionError:  # queue-proxy not listening yet
+                time.sleep(0.1)
+                continue
+            first = sent if first is None else first
+            if status == 200:
+                return first, time.time()
             time.sleep(0.1)
         raise AssertionError(f"not ready within {within}s\n{self.output()}")
 
@@ -143,10 +149,11 @@ class ImagePod:
 
 
 def _scenario(p: ImagePod) -> None:
-    ready_at = p.wait_ready()
+    probing_from, ready_at = p.wait_ready()
     answer = p.request("/http1").json()
     assert answer["started_at"] is not None and answer["started_at"] <= ready_at, (
         f"queue-proxy reported ready before start() returned ({answer['started_at']} > {ready_at})")
+    assert probing_from < answer["started_at"], "queue-proxy was not probed while start() ran: nothing was checked"
     assert answer["http_version"] == "1.1"
     if p.queue_port == H2C_QUEUE_PORT:
         body, status = p.curl_h2c("/h2c")
