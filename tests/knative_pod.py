@@ -67,13 +67,18 @@ def problem() -> str | None:
 class Netns:
     """A network namespace held open by a small process; ``popen`` and ``pool`` run inside it."""
 
-    def __init__(self) -> None:
-        self.holder = subprocess.Popen(["unshare", "--net", "--", sys.executable, "-c", LOOPBACK_UP],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if self.holder.stdout.readline().strip() != "up":
-            raise RuntimeError(f"could not make a network namespace: {self.holder.stderr.read().strip()}")
-        self.path = f"/proc/{self.holder.pid}/ns/net"
-        self.fd = os.open(self.path, os.O_RDONLY)
+    def __init__(self, path: str | None = None) -> None:
+        """A new namespace, or (``path``, e.g. ``/proc/<container pid>/ns/net``) an existing one joined."""
+        self.holder = None
+        if path is None:
+            self.holder = subprocess.Popen(["unshare", "--net", "--", sys.executable, "-c", LOOPBACK_UP],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True)
+            if self.holder.stdout.readline().strip() != "up":
+                raise RuntimeError(f"could not make a network namespace: {self.holder.stderr.read().strip()}")
+            path = f"/proc/{self.holder.pid}/ns/net"
+        self.fd = os.open(path, os.O_RDONLY)  # keeps the namespace alive even after its process exits
+        self.path = f"/proc/{os.getpid()}/fd/{self.fd}"
         self.pool = ThreadPoolExecutor(48, initializer=self._enter)
 
     def _enter(self) -> None:
@@ -92,8 +97,9 @@ class Netns:
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         os.close(self.fd)
-        self.holder.stdin.close()
-        self.holder.wait(10)
+        if self.holder is not None:
+            self.holder.stdin.close()
+            self.holder.wait(10)
 
 
 def tcp_probe(port: int) -> dict:
@@ -103,6 +109,20 @@ def tcp_probe(port: int) -> dict:
 def http_probe(port: int, path: str = "/health/readiness") -> dict:
     return {"httpGet": {"host": "127.0.0.1", "port": port, "path": path, "scheme": "HTTP"},
             "successThreshold": 1, "periodSeconds": 1}
+
+
+def queue_env(*, cc: int = 0, timeout: int = 300, probe: dict | None = None,
+              queue_port: int = QUEUE_PORT) -> dict[str, str]:
+    """queue-proxy's environment as Knative Serving v0.50.0 sets it (resources/queue.go); ``probe``
+    None is Knative's default for a user container, TCP on the user port."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CONTAINER_CONCURRENCY": str(cc),
+        "QUEUE_SERVING_PORT": str(queue_port), "QUEUE_SERVING_TLS_PORT": "8112", "USER_PORT": str(USER_PORT),
+        "REVISION_TIMEOUT_SECONDS": str(timeout), "SERVING_LOGGING_CONFIG": "", "SERVING_LOGGING_LEVEL": "",
+        "SERVING_NAMESPACE": "default", "SERVING_CONFIGURATION": "fn", "SERVING_REVISION": "fn-00001",
+        "SERVING_POD": "fn-00001-deployment-0", "SERVING_POD_IP": "127.0.0.1",
+        "SERVING_READINESS_PROBE": json.dumps(probe if probe is not None else tcp_probe(USER_PORT)),
+    }
 
 
 class Pod:
@@ -124,14 +144,7 @@ class Pod:
         self.invoker_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "LISTEN_ADDRESS", "HOST")}
         self.invoker_env.update({"PORT": str(USER_PORT), "K_SERVICE": "fn", "K_CONFIGURATION": "fn",
                                  "K_REVISION": "fn-00001", **(env or {})})
-        self.queue_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CONTAINER_CONCURRENCY": str(cc),
-            "QUEUE_SERVING_PORT": str(queue_port), "QUEUE_SERVING_TLS_PORT": "8112", "USER_PORT": str(USER_PORT),
-            "REVISION_TIMEOUT_SECONDS": str(timeout), "SERVING_LOGGING_CONFIG": "", "SERVING_LOGGING_LEVEL": "",
-            "SERVING_NAMESPACE": "default", "SERVING_CONFIGURATION": "fn", "SERVING_REVISION": "fn-00001",
-            "SERVING_POD": "fn-00001-deployment-0", "SERVING_POD_IP": "127.0.0.1",
-            "SERVING_READINESS_PROBE": json.dumps(probe if probe is not None else tcp_probe(USER_PORT)),
-        }
+        self.queue_env = queue_env(cc=cc, timeout=timeout, probe=probe, queue_port=queue_port)
         self.invoker: subprocess.Popen | None = None
         self.queue: subprocess.Popen | None = None
 

@@ -10,7 +10,8 @@ spawn → first HTTP 200 (median of 5). RSS/PSS are summed over the server's pro
 /proc. The anchors (functions-framework, func-python on hypercorn, raw ASGI on uvicorn and
 granian) are installed into their own virtualenvs under .tools/bench/ on first use. As root,
 pyfunc's hello is also measured straight and through Knative's queue-proxy in a network
-namespace (``--only queue-proxy``; ``make queue-proxy`` builds it).
+namespace, over HTTP/1.1 (wrk) and h2c (``h2load``, Debian's nghttp2-client); ``--only queue-proxy``
+measures just that and rewrites only its section of BENCHMARKS.md (``make queue-proxy`` builds it).
 A CPU-bound function (≈ 2 ms of pure Python) runs in 1 and ``WORKERS`` worker processes, and
 hello's cold start is measured in ``WORKERS`` processes too (they fork after import).
 """
@@ -166,8 +167,9 @@ NO_FLASK_HELLO = ("pyfunc-body", "pyfunc-async", "knative", "handler")
 FLASK_HELLO = ("pyfunc-req", "pyfunc-ff")
 
 
-def prepare(root: Path) -> None:
-    for venv, requirements in ENVIRONMENTS.items():
+def prepare(root: Path, venvs: tuple[str, ...] = tuple(ENVIRONMENTS)) -> None:
+    for venv in venvs:
+        requirements = ENVIRONMENTS[venv]
         python = BENCH / venv / "bin" / "python"
         marker = BENCH / venv / ".installed"
         stamp = "\n".join(requirements + [_digest(Path(r)) for r in requirements if r.endswith(".whl")])
@@ -310,31 +312,56 @@ def cold_starts(configs: list[Config], root: Path, runs: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
+def h2load(url: str, seconds: int, connections: int, script: None, prefix: tuple[str, ...] = ()) -> dict[str, float]:
+    """``h2load`` (nghttp2) with HTTP/2 prior knowledge, one stream at a time per connection like
+    wrk: req/s from its summary, p50/p99 from its per-request log (µs), errors = failed + 4xx + 5xx."""
+    with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
+        command = [*prefix, "h2load", "-t2", f"-c{connections}", "-m1", f"-D{seconds}", f"--log-file={log.name}", url]
+        out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+        durations = sorted(int(line.split("\t")[2]) / 1000 for line in Path(log.name).read_text().splitlines() if line)
+    counts = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    statuses = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not durations or counts is None or statuses is None:
+        raise RuntimeError(f"h2load answered nothing usable from {url}:\n{out}")
+    return {"req_per_s": float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1)),
+            "requests": int(counts.group(3)), "p50_ms": durations[len(durations) // 2],
+            "p99_ms": durations[min(len(durations) - 1, int(len(durations) * 0.99))],
+            "errors": int(counts.group(5)) + int(statuses.group(3)) + int(statuses.group(4))}
+
+
 def queue_proxy(root: Path, args: argparse.Namespace) -> dict[str, dict] | None:
-    """pyfunc main(body) straight to the invoker and through Knative's queue-proxy (HTTP/1.1,
-    containerConcurrency 0), in one network namespace (tests/knative_pod.py, as the tests run
-    it); None without root or without .tools/bin/queue (make queue-proxy)."""
+    """pyfunc main(body) straight to the invoker and through Knative's queue-proxy
+    (containerConcurrency 0), in a network namespace (tests/knative_pod.py, as the tests run it):
+    HTTP/1.1 with wrk through queue-proxy's port 8012, HTTP/2 cleartext (prior knowledge) with
+    h2load through its port 8013 (a container port named h2c; queue-proxy then speaks h2c to the
+    invoker); None without root or without .tools/bin/queue (make queue-proxy)."""
     sys.path.insert(0, str(ROOT / "tests"))
     import knative_pod
 
     if knative_pod.problem() or not knative_pod.QUEUE.exists():
         print(f"skipping queue-proxy: {knative_pod.problem() or 'make queue-proxy first'}", flush=True)
         return None
-    logs = root / "queue-proxy-logs"
-    logs.mkdir(exist_ok=True)
-    pod = knative_pod.Pod(root / "pyfunc-body", logs, python=str(BENCH / "pyfunc" / "bin" / "python"),
-                          env={"PYTHONPATH": str(PYFUNC_PACKAGES)})
     results = {}
-    try:
-        pod.start()
-        prefix = ("nsenter", f"--net={pod.ns.path}", "--")
-        for name, port in (("direct", knative_pod.USER_PORT), ("through queue-proxy", knative_pod.QUEUE_PORT)):
-            url = f"http://127.0.0.1:{port}/"
-            wrk(url, args.warmup, args.connections, None, prefix)
-            passes = [wrk(url, args.seconds, args.connections, None, prefix) for _ in range(args.passes)]
-            results[name] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
-    finally:
-        pod.close()
+    pods = ((knative_pod.QUEUE_PORT, wrk, "HTTP/1.1"), (knative_pod.H2C_QUEUE_PORT, h2load, "h2c"))
+    for queue_port, tool, protocol in pods:
+        logs = root / f"queue-proxy-logs-{queue_port}"
+        logs.mkdir(exist_ok=True)
+        pod = knative_pod.Pod(root / "pyfunc-body", logs, python=str(BENCH / "pyfunc" / "bin" / "python"),
+                              env={"PYTHONPATH": str(PYFUNC_PACKAGES)}, queue_port=queue_port)
+        try:
+            pod.start()
+            prefix = ("nsenter", f"--net={pod.ns.path}", "--")
+            for name, port in ((f"{protocol} direct", knative_pod.USER_PORT),
+                               (f"{protocol} through queue-proxy (:{queue_port})", queue_port)):
+                url = f"http://127.0.0.1:{port}/"
+                tool(url, args.warmup, args.connections, None, prefix)
+                passes = [tool(url, args.seconds, args.connections, None, prefix) for _ in range(args.passes)]
+                results[name] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
+                r = results[name]
+                print(f"  {name}: {r['req_per_s']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, errors {r['errors']:.0f}",
+                      flush=True)
+        finally:
+            pod.close()
     return results
 
 
@@ -486,6 +513,53 @@ def versions() -> str:
     return "\n".join(lines)
 
 
+QUEUE_PROXY_HEADING = "## Behind Knative's queue-proxy"
+
+
+def proxied_section(proxied: dict[str, dict], args: argparse.Namespace) -> str:
+    """The "Behind Knative's queue-proxy" section: a leading and a trailing newline."""
+    lines = [f"| {name} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']:.0f} |"
+             for name, r in proxied.items()]
+    command = " ".join(["python", "tools/bench.py", *sys.argv[1:]])
+    return f"""
+{QUEUE_PROXY_HEADING}
+
+pyfunc `def main(body)` hello in its own network namespace, measured straight on the invoker's
+port and through queue-proxy v0.50.0 (containerConcurrency 0). Written on
+{datetime.date.today().isoformat()} by `{command}`; load: {args.connections} connections,
+{args.warmup} s warm-up, then {args.passes} passes of {args.seconds} s each (median reported), on a machine whose
+1-minute load average was {os.getloadavg()[0]:.1f} at the end of the run.
+
+- HTTP/1.1: `wrk -t2 -c{args.connections} -d{args.seconds}s --latency`, through queue-proxy's port 8012.
+- h2c (HTTP/2 cleartext, prior knowledge): `h2load -t2 -c{args.connections} -m1 -D{args.seconds}` (nghttp2's;
+  one stream at a time per connection, like wrk; p50/p99 from its per-request log), through
+  port 8013, which Knative uses for a container port named `h2c`; queue-proxy then speaks h2c
+  to the invoker (pyfunc.h2c: the h2 library's pure-Python framing, slower than httptools'
+  HTTP/1.1 parser).
+
+queue-proxy, the invoker and the load generator share the machine's cores: compare rows of one
+run, not absolute numbers.
+
+| path | req/s | p50 ms | p99 ms | errors |
+|---|---|---|---|---|
+{chr(10).join(lines)}
+"""
+
+
+def splice(document: str, section: str) -> str:
+    """``document`` with its queue-proxy section replaced by ``section`` (inserted before
+    "## What limits it" when absent): what ``--only queue-proxy`` writes, leaving the rest."""
+    start = document.find("\n" + QUEUE_PROXY_HEADING)
+    if start < 0:
+        start = end = document.find("\n## What limits it")
+        if start < 0:
+            start = end = len(document)
+    else:
+        following = document.find("\n## ", start + 1)
+        end = following if following >= 0 else len(document)
+    return document[:start] + section + document[end:]
+
+
 def report(results, build, soaked, rows, args, command, proxied=None) -> str:
     ff = results.get("ff", {})
     table = ["| configuration | req/s (passes) | ratio to ff default | p50 ms | p99 ms | errors | RSS idle / after MiB | PSS MiB | cold start ms |",
@@ -520,21 +594,7 @@ pyfunc `def main(body)` under `wrk -t2 -c{soaked['connections']} -d{soaked['seco
 |---|---|---|---|---|---|---|---|
 | {soaked['requests']} | {soaked['req_per_s']:.0f} | {soaked['p99_ms']:.2f} | {soaked['errors']} | {soaked['rss_first']:.1f} MiB | {soaked['rss_last']:.1f} MiB | {soaked['growth']:+.1%} | {verdict} |
 """
-    proxied_text = ""
-    if proxied:
-        lines = [f"| {name} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']:.0f} |"
-                 for name, r in proxied.items()]
-        proxied_text = f"""
-## Behind Knative's queue-proxy
-
-pyfunc `def main(body)` hello in its own network namespace, measured straight on the invoker's
-port and through queue-proxy v0.50.0 (HTTP/1.1, containerConcurrency 0), same method as above;
-queue-proxy shares the machine's cores with the invoker and wrk.
-
-| path | req/s | p50 ms | p99 ms | errors |
-|---|---|---|---|---|
-{chr(10).join(lines)}
-"""
+    proxied_text = proxied_section(proxied, args) if proxied else ""
     return f"""# Benchmarks
 
 Written by `make bench` on {datetime.date.today().isoformat()}: `{command}`.
@@ -610,11 +670,13 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("make bench needs wrk (apt-get install wrk)")
+    if not shutil.which("h2load") and (not args.only or "queue-proxy" in args.only):
+        sys.exit("make bench needs h2load for HTTP/2 through queue-proxy (apt-get install nghttp2-client)")
     if not list(WHEELS.glob("pyfunc-*.whl")):
         sys.exit("make bench needs the assembled buildpack: make buildpack")
     with tempfile.TemporaryDirectory(prefix="pyfunc-bench-") as tmp:
         root = Path(tmp)
-        prepare(root)
+        prepare(root, ("pyfunc",) if args.only == ["queue-proxy"] else tuple(ENVIRONMENTS))
         results = {}
         for config in CONFIGS:
             if args.only and config.name not in args.only:
@@ -629,6 +691,14 @@ def main() -> int:
             one, many = cold_starts([named["pyfunc-body"], named["pyfunc-body-workers"]], root, args.cold_starts)
             results["pyfunc-body-workers"]["cold_vs_one"] = many / one
             print(f"cold start in turn: 1 worker {one:.0f} ms, {WORKERS} workers {many:.0f} ms", flush=True)
+        if args.only == ["queue-proxy"]:  # only that section changes; the rest of the file stays
+            proxied = queue_proxy(root, args)
+            out = Path(args.out)
+            if proxied:
+                out.write_text(splice(out.read_text() if out.exists() else "# Benchmarks\n",
+                                      proxied_section(proxied, args)))
+                print(proxied_section(proxied, args))
+            return 0 if proxied else 1
         build = buildpack_times()
         print(f"buildpack: {build}", flush=True)
         soaked = soak(root, args.soak_seconds, 64) if args.soak_seconds else None
