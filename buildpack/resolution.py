@@ -147,7 +147,8 @@ def _top_levels(packages: Path) -> dict[str, set[str]]:
     for name, (_, info) in distributions(packages).items():
         for relative in _files(info):
             top = relative.split("/", 1)[0]
-            if top.endswith((".dist-info", ".data")) or top.startswith(".."):
+            # not modules: metadata, files outside, the bytecode cache of single-file modules, .pth files
+            if top.endswith((".dist-info", ".data", ".pth")) or top.startswith("..") or top == "__pycache__":
                 continue
             owners.setdefault(top.removesuffix(".py"), set()).add(name)
     return owners

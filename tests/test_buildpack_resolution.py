@@ -126,3 +126,34 @@ def test_the_lock_covers_every_python_and_arch_with_hashes():
     assert hashes["uvloop"] >= 8 and hashes["httptools"] >= 8 and hashes["flask"] == 1
     assert {"uvicorn", "h2", "flask", "cloudevents", "uvloop", "httptools"} <= set(hashes)
     assert locked()["cloudevents"].startswith("1.")  # INVOKER_PINS
+
+
+def _site(root: Path, distributions: dict[str, list[str]]) -> Path:
+    """A site-packages dir holding ``{"name-1.0": [files in its RECORD]}``."""
+    for dist, files in distributions.items():
+        info = root / f"{dist}.dist-info"
+        info.mkdir(parents=True)
+        (info / "RECORD").write_text("".join(f"{f},,\n" for f in [*files, f"{dist}.dist-info/RECORD"]))
+        for name in files:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text("")
+    return root
+
+
+def test_bytecode_caches_and_pth_files_of_single_file_modules_are_no_shadowing(tmp_path):
+    """Single-file modules (typing_extensions.py, py.py) share the top-level __pycache__ in
+    both layers (today's func template pulls pytest in): that is not a module hiding another."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from buildpack.errors import BuildpackError
+    from buildpack.resolution import check_shadowing
+
+    invoker = _site(tmp_path / "invoker", {"typing_extensions-4.15.0": [
+        "typing_extensions.py", "__pycache__/typing_extensions.cpython-311.pyc", "distutils-precedence.pth"]})
+    app = _site(tmp_path / "deps", {"pytest-8.4.0": [
+        "py.py", "__pycache__/py.cpython-311.pyc", "pytest/__init__.py", "distutils-precedence.pth"]})
+    check_shadowing(app, invoker)  # passes
+    clash = _site(tmp_path / "clash", {"evil-1.0": ["typing_extensions.py"]})
+    with pytest.raises(BuildpackError, match="typing_extensions"):
+        check_shadowing(clash, invoker)
