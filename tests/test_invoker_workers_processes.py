@@ -246,6 +246,9 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path, serve):
         assert time.monotonic() < deadline, server.output
         time.sleep(0.05)
     now = _pids_answering(server.url, 2)
+    while len(now) < 2 and time.monotonic() < deadline:  # the new worker accepts once its startup is done
+        time.sleep(0.1)
+        now = _pids_answering(server.url, 2, tries=20)
     assert second in now and first not in now and len(now) == 2, "a new worker serves beside the surviving one"
     for pid in now:  # every worker at once, soon after they started: replaced after a back-off
         os.kill(pid, signal.SIGKILL)
@@ -253,6 +256,9 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path, serve):
         assert time.monotonic() < deadline + 30, server.output
         time.sleep(0.05)
     again = _pids_answering(server.url, 2)
+    while len(again) < 2 and time.monotonic() < deadline + 30:
+        time.sleep(0.1)
+        again = _pids_answering(server.url, 2, tries=20)
     assert len(again) == 2 and not again & (now | {first})
     assert "starting a new one in " in server.output
     assert server.process.poll() is None
