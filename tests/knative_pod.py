@@ -51,6 +51,21 @@ sys.stdin.read()
 
 
 @functools.lru_cache(maxsize=None)
+def require() -> None:
+    """Skip (or, in CI, fail: ``make test`` builds it) the calling test when queue-proxy is
+    missing; skip with the reason when network namespaces cannot be made here."""
+    import pytest
+
+    if not QUEUE.exists():
+        message = f"queue-proxy is not built ({QUEUE}): run make queue-proxy"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    reason = problem()
+    if reason:
+        pytest.skip(reason)
+
+
 def problem() -> str | None:
     """Why network namespaces cannot be made here, or None. A missing queue-proxy is the caller's."""
     if os.geteuid() != 0:

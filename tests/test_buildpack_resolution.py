@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import ROOT, write_function
-from test_lifecycle_e2e import Built
+from test_lifecycle_e2e import fresh  # noqa: F401  (fresh is a fixture)
 
 LOCK = ROOT / "buildpack" / "invoker.lock"
 VERSIONS = """
@@ -27,19 +27,6 @@ def main(body):
             "flask-dist": importlib.metadata.version("flask"), "flask-file": flask.__file__,
             "werkzeug": importlib.metadata.version("werkzeug"), "werkzeug-file": werkzeug.__file__}
 """
-
-
-@pytest.fixture
-def fresh(lifecycle):
-    made: list[Built] = []
-
-    def make(app: Path, settings: dict[str, str] | None = None, **workspace) -> Built:
-        made.append(Built(lifecycle, app, settings, **workspace))
-        return made[-1]
-
-    yield make
-    for item in made:
-        item.cleanup()
 
 
 def locked() -> dict[str, str]:

@@ -110,14 +110,7 @@ SEEING = {"func.py": """
 @pytest.fixture
 def pod(tmp_path):
     """``pod(files, **Pod options)``: a function dir made of ``files`` behind queue-proxy (not started)."""
-    if not knative_pod.QUEUE.exists():
-        message = f"queue-proxy is not built ({knative_pod.QUEUE}): run make queue-proxy"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # make test builds it: in CI a missing queue-proxy is a defect
-        pytest.skip(message)
-    reason = knative_pod.problem()
-    if reason:
-        pytest.skip(reason)
+    knative_pod.require()
     pods: list[Pod] = []
 
     def make(files: dict[str, str], **options) -> Pod:

@@ -74,14 +74,7 @@ SCENARIOS = {"tcp probe, http1 port": (tcp_probe(USER_PORT), QUEUE_PORT),
 
 @pytest.fixture(scope="module")
 def image(docker_engine, tmp_path_factory):
-    if not knative_pod.QUEUE.exists():
-        message = f"queue-proxy is not built ({knative_pod.QUEUE}): run make queue-proxy"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # make test builds it: in CI a missing queue-proxy is a defect
-        pytest.skip(message)
-    reason = knative_pod.problem()
-    if reason:
-        pytest.skip(reason)
+    knative_pod.require()
     name = "pyfunc-e2e/knative-slow-start"
     result = docker_engine.build(name, write_function(tmp_path_factory.mktemp("slow-start"), SLOW_START))
     assert result.returncode == 0, result.stdout
