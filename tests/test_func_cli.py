@@ -32,9 +32,13 @@ import subprocess
 import time
 from pathlib import Path
 
+try:
+    import tomllib as toml
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as toml
+
 import pytest
 import requests
-import toml
 import yaml
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_http
