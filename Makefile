@@ -121,7 +121,7 @@ run-host: tools buildpack
 	@exec $(VENV)/bin/python tools/run.py $(APP) $(PORT) --host
 
 test: tools package queue-proxy func
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q --durations=15 tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk and h2load (nghttp2-client) come from Debian's packages.
 bench: tools buildpack queue-proxy
