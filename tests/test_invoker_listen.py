@@ -43,23 +43,11 @@ def _listening(tmp_path: Path, address: str | None, port: int) -> subprocess.Pop
     return process
 
 
-def test_the_ipv6_wildcard_also_answers_on_ipv4(tmp_path):
+@pytest.mark.parametrize("listen", ["[::]:{port}", None], ids=["ipv6-wildcard", "default"])
+def test_the_ipv6_wildcard_and_the_default_answer_on_both_families(tmp_path, listen):
     write_function(tmp_path, HELLO)
     port = cnb_host.free_port()
-    process = _listening(tmp_path, f"[::]:{port}", port)
-    try:
-        assert requests.get(f"http://127.0.0.1:{port}/").text == "hello"
-        if _has_ipv6():
-            assert requests.get(f"http://[::1]:{port}/").text == "hello"
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
-
-
-def test_by_default_both_families_are_served(tmp_path):
-    write_function(tmp_path, HELLO)
-    port = cnb_host.free_port()
-    process = _listening(tmp_path, None, port)
+    process = _listening(tmp_path, listen.format(port=port) if listen else None, port)
     try:
         assert requests.get(f"http://127.0.0.1:{port}/").text == "hello"
         if _has_ipv6():
