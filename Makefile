@@ -124,7 +124,7 @@ test: tools package queue-proxy func
 	$(VENV)/bin/python -m pytest -q tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk and h2load (nghttp2-client) come from Debian's packages.
-bench: tools buildpack queue-proxy
+bench: tools buildpack package queue-proxy
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
 	PYTHONPATH=tools $(VENV)/bin/python -m bench $(BENCH_ARGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import shutil
 import statistics
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import cnb_host
 
 from .cases import ROOT
+
 
 def buildpack_times(runs: int = 21) -> dict[str, object]:
     """Detect wall time on samples/http (python3 path), first build and cached rebuild of samples/with-deps."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import argparse
 import re
 import statistics
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .cases import BENCH, PYFUNC_PACKAGES, ROOT, Config, pyfunc
 from .server import Server, cold_starts
+
 
 def wrk(url: str, seconds: int, connections: int, script: Path | None, prefix: tuple[str, ...] = ()) -> dict[str, float]:
     command = [*prefix, "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *(["-s", str(script)] if script else []), url]

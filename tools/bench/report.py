@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import argparse
 import datetime
 import json
@@ -13,6 +14,8 @@ import textwrap
 from pathlib import Path
 
 from .cases import BENCH, CONFIGS, ENVIRONMENTS, PYFUNC_PACKAGES, WORKERS
+from . import sections
+
 
 def chart(results: dict[str, dict], path: Path) -> None:
     data = {"labels": [c.label for c in CONFIGS if c.name in results],
@@ -90,18 +93,12 @@ run, not absolute numbers.
 def splice(document: str, section: str) -> str:
     """``document`` with its queue-proxy section replaced by ``section`` (inserted before
     "## What limits it" when absent): what ``--only queue-proxy`` writes, leaving the rest."""
-    start = document.find("\n" + QUEUE_PROXY_HEADING)
-    if start < 0:
-        start = end = document.find("\n## What limits it")
-        if start < 0:
-            start = end = len(document)
-    else:
-        following = document.find("\n## ", start + 1)
-        end = following if following >= 0 else len(document)
-    return document[:start] + section + document[end:]
+    return sections.splice(document, section, QUEUE_PROXY_HEADING)
 
 
-def report(results, build, soaked, rows, args, command, proxied=None) -> str:
+def report(results, build, soaked, rows, args, command, proxied=None, image_text="") -> str:
+    """The whole of BENCHMARKS.md; ``image_text`` is sections.image_section's, and the
+    hand-written notes (sections.notes) end it."""
     ff = results.get("ff", {})
     table = ["| configuration | req/s (passes) | ratio to ff default | p50 ms | p99 ms | errors | RSS idle / after MiB | PSS MiB | cold start ms |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -167,7 +164,7 @@ Python a request) in 1 and {WORKERS} worker processes, and hello's cold start in
 ## Buildpack
 
 {chr(10).join(build_rows)}
-{soak_text}{proxied_text}
+{soak_text}{proxied_text}{image_text}
 ## What limits it
 
 Evidence from `python -X importtime -m pyfunc start` and cProfile of the request path
@@ -195,6 +192,6 @@ Evidence from `python -X importtime -m pyfunc start` and cProfile of the request
 - One process, one event loop by default (one worker process without a CPU quota): a
   CPU-bound function gains throughput only from more worker processes (`WEB_CONCURRENCY`,
   the CPU-bound rows); on this 2-core machine wrk takes part of a core.
-"""
+""" + sections.notes()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import os
 import signal
 import statistics
@@ -12,6 +13,7 @@ from pathlib import Path
 import cnb_host
 
 from .cases import Config
+
 
 class Server:
     def __init__(self, config: Config, root: Path) -> None:

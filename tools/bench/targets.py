@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+
 from .cases import FLASK_HELLO, NO_FLASK_HELLO, WORKERS
+
 
 def targets(results: dict[str, dict], build: dict[str, object]) -> list[tuple[str, str, str, bool]]:
     """(target, goal, measured, met) rows."""
