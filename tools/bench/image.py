@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -59,7 +60,8 @@ USER 1001:1000
 ENTRYPOINT ["/opt/ff/bin/functions-framework", "--target", "hello", "--port", "8080"]
 """
 #: Run inside a container by its /usr/bin/python3: spawn each variant in turn, poll GET / on
-#: 127.0.0.1 every 5 ms; prints {variant: [ms, ...]} (the first round is not counted).
+#: 127.0.0.1:port every 5 ms (port 0: wait for the process to exit); prints {variant: [ms, ...]}
+#: (the first round is not counted).
 PROBE = r"""
 import http.client, json, os, signal, subprocess, sys, time
 variants, runs = json.loads(sys.argv[1]), int(sys.argv[2])
@@ -69,7 +71,7 @@ for attempt in range(runs + 1):
         started = time.perf_counter()
         process = subprocess.Popen(argv, env={**os.environ, **env, "PORT": str(port)},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        while True:
+        while port:
             if process.poll() is not None:
                 sys.exit(f"{name} exited {process.returncode}")
             try:
@@ -79,9 +81,12 @@ for attempt in range(runs + 1):
                     break
             except (OSError, http.client.HTTPException):
                 time.sleep(0.005)
+        if not port and process.wait() != 0:
+            sys.exit(f"{name} exited {process.returncode}")
         elapsed = (time.perf_counter() - started) * 1000
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait()
+        if port:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
         if attempt:
             times[name].append(elapsed)
 print(json.dumps(times))
@@ -138,17 +143,24 @@ def _measure(engine, builder: str, runs: int) -> dict[str, object]:
                                                       reference).stdout.strip()) / 1e6
     web, launch_env, workdir = _web_process(engine)
     result["web"] = " ".join(web)
+    result["launch_env"] = sorted(launch_env)
     direct = [*(option for k, v in launch_env.items() for option in ("--env", f"{k}={v}")), "--entrypoint", web[0]]
     print("==> cold start, docker run → first 200", flush=True)
     result["docker_run_ms"] = _docker_run_cold(engine, {
         "pyfunc-launcher": ([], PYFUNC_IMAGE, []), "pyfunc-direct": (direct, PYFUNC_IMAGE, web[1:]),
         "ff": ([], FF_IMAGE, [])}, runs)
     print("==> cold start inside one running container", flush=True)
+    inside = 3 * runs  # cheap here: no container setup
+    result["inside_runs"] = inside
     result["in_container_ms"] = {
-        **_in_container(engine, PYFUNC_IMAGE, {"pyfunc-launcher": (["/cnb/process/web"], {}, 8101),
-                                               "pyfunc-direct": (web, launch_env, 8102)}, runs, workdir),
+        **_in_container(engine, PYFUNC_IMAGE, {
+            "pyfunc-launcher": (["/cnb/process/web"], {}, 8101), "pyfunc-direct": (web, launch_env, 8102),
+            # the launcher alone: what it adds before exec, with a program that does nothing
+            "launcher-true": (["/cnb/lifecycle/launcher", "--", "/bin/true"], {}, 0),
+            "true": (["/bin/true"], launch_env, 0)}, inside, workdir),
         **_in_container(engine, FF_IMAGE, {"ff": (["/opt/ff/bin/functions-framework", "--target", "hello",
-                                                   "--port", "8103"], {}, 8103)}, runs, "/workspace")}
+                                                   "--port", "8103"], {}, 8103)}, inside, "/workspace")}
+    result["load_average"] = os.getloadavg()[0]
     print(f"image: {json.dumps(result)}", flush=True)
     return result
 
@@ -163,9 +175,10 @@ def _web_process(engine) -> tuple[list[str], dict[str, str], str]:
     web = [*([command] if isinstance(command, str) else command), *process.get("args", [])]
     image_env = dict(item.split("=", 1) for item in config.get("Env") or [])
     printed = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "/cnb/lifecycle/launcher",
-                            PYFUNC_IMAGE, "env").stdout
+                            PYFUNC_IMAGE, "--", "env").stdout  # "--": env run directly, not through bash
     launched = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line)
-    added = {k: v for k, v in launched.items() if image_env.get(k) != v and k not in ("HOSTNAME", "HOME")}
+    added = {k: v for k, v in launched.items()
+             if image_env.get(k) != v and k not in ("HOSTNAME", "HOME", "PWD", "OLDPWD", "SHLVL", "_")}
     return web, added, config.get("WorkingDir") or "/workspace"
 
 
