@@ -79,14 +79,15 @@ def test_only_image_adds_its_section_and_rows_and_keeps_the_rest():
     assert row in written
     assert "Not met: cold start through the CNB launcher vs python -m pyfunc start (spawn inside one container)." in written
     assert "Every target is met." not in written
+    assert "The CNB launcher rows are from `python -m bench --only image` on 2026-11-22" in written
     image = sections.section_of(written, sections.IMAGE_HEADING)
     assert "pyfunc main(req) 117 ms, functions-framework 155 ms" in image  # host numbers read from the table
     rows = [line for line in image.splitlines() if line.startswith("| ") and "|---" not in line]
     assert rows[1].endswith("| 20.0 | 6.0 | 173 | 50 | 1000 (900–1100) | 150 (140–160) |")  # launcher: median (min–max)
     assert rows[2].endswith("| — | — | — | — | 990 (880–1000) | 100 (100–100) |")  # --entrypoint, the same image
     assert rows[3].endswith("| 30.0 | 1.0 | 160 | 37 | 1250 (1200–1300) | 310 (300–320) |")
-    assert "it takes\n6 ms more at the median, 5 ms between the fastest runs" in image  # launcher -- true vs true
-    assert "beyond the image's env: `PATH`, `PYTHONPATH`" in image and "load average at the end was 4.2" in image
+    assert "it takes 6 ms more at the median, 5 ms between the\nfastest runs" in image  # launcher -- true vs true
+    assert "beyond the image's env:\n`PATH`, `PYTHONPATH`" in image and "load average at the end was 4.2" in image
 
 
 def test_a_second_run_replaces_rows_instead_of_adding_them():
@@ -97,6 +98,7 @@ def test_a_second_run_replaces_rows_instead_of_adding_them():
     assert twice.count("(spawn inside one container) |") == 2  # the targets table and the image section
     assert "| 1.05× (fastest runs 1.04×) | yes |" in twice and "1.50×" not in twice
     assert "Every target is met." in twice
+    assert twice.count("The CNB launcher rows are from") == 1 and "on 2026-11-23 (section" in twice
     assert twice.count(sections.notes().strip().splitlines()[0]) == 1
 
 

@@ -77,13 +77,13 @@ def image_section(image: dict, command: str, date: str, host: dict[str, float] |
         fastest = min(inside["launcher-true"]) - min(inside["true"])
         limits = f"""
 What the launcher costs: it is a Go program that reads the image's metadata and every layer's
-env directories, sets the launch env and then `exec`s the process, so the process runs as PID 1
-either way. Alone (`launcher -- /bin/true` against `/bin/true` in the same container) it takes
-{own:.0f} ms more at the median, {fastest:.0f} ms between the fastest runs, against
-{statistics.median(inside['pyfunc-direct']):.0f} ms for `python -m pyfunc start` to its first 200
-there: a fixed cost of Go's start-up and a few file reads, which a loaded machine stretches like
-everything else; pyfunc cannot shorten it short of leaving the launcher (an image's
-`--entrypoint`), which would lose the launch env the buildpacks contribute.
+env directories, sets the launch env and then `exec`s the process (it does not stay: under
+`docker run` the server is PID 1 either way). Alone (`launcher -- /bin/true` against `/bin/true`
+in the same container) it takes {own:.0f} ms more at the median, {fastest:.0f} ms between the
+fastest runs, against {statistics.median(inside['pyfunc-direct']):.0f} ms for `python -m pyfunc
+start` to its first 200 there: a fixed cost of Go's start-up and a few file reads, which a loaded
+machine stretches like everything else. pyfunc cannot shorten it short of leaving the launcher
+(`--entrypoint`), which loses the launch env the buildpacks contribute.
 """
     host_text = ""
     if host and all(host.get(k) for k in HOST_LABELS):
@@ -114,7 +114,8 @@ spawn → first 200 on `GET /`, median (min–max) after one uncounted round, th
 first 200 on that port (container setup included); *in container* ({inside_runs} runs) from a
 process spawned by `docker exec`'s python3 inside one running container of the image, polled on
 its loopback (no container setup). The direct rows use the web process's own command with the
-env the launcher computes (what `launcher -- env` prints beyond the image's env: {added}).
+env the launcher computes (what `launcher -- env` prints beyond the image's env:
+{added}).
 The machine's 1-minute load average at the end was {load}: other work shared the 2 cores, so
 single runs stray far (see min–max) and the medians carry that noise.
 {host_text}
@@ -133,7 +134,9 @@ def with_image(document: str, image: dict, command: str, date: str) -> str:
     "What limits it"), the image's rows of the targets table, the hand-written notes at the end
     (replacing an inline "Real engine" section); every other section as it was."""
     section = image_section(image, command, date, host_cold_starts(document), section_of(document, IMAGE_HEADING))
-    document = put_target_rows(splice(document, section, IMAGE_HEADING), image_targets(image))
+    note = (f"The CNB launcher rows are from `{command}` on {date} (section \"Images\" below); the other rows "
+            "from the run named at the top.")
+    document = put_target_rows(splice(document, section, IMAGE_HEADING), image_targets(image), note)
     return splice(document, notes(), NOTES_HEADING, before=NOTES_HEADING)
 
 
@@ -171,9 +174,10 @@ def host_cold_starts(document: str) -> dict[str, float]:
     return found
 
 
-def put_target_rows(document: str, rows: list[tuple[str, str, str, bool]]) -> str:
+def put_target_rows(document: str, rows: list[tuple[str, str, str, bool]], note: str = "") -> str:
     """``document`` with ``rows`` in its targets table (replacing rows of the same target, else
-    appended) and the line after the table ("Every target is met." / "Not met: ...") recomputed."""
+    appended), the line after the table ("Every target is met." / "Not met: ...") recomputed, and
+    ``note`` (which run the rows are from) after it."""
     section = section_of(document, TARGETS_HEADING)
     if section is None or not rows:
         return document
@@ -184,5 +188,5 @@ def put_target_rows(document: str, rows: list[tuple[str, str, str, bool]]) -> st
     unmet = [line.split(" | ")[0][2:] for line in table[2:] if line.rstrip().endswith("| **no** |")]
     verdict = ("Every target is met." if not unmet
                else "Not met: " + ", ".join(unmet) + ". See 'What limits it' below.")
-    rebuilt = f"\n{TARGETS_HEADING}\n\n" + "\n".join(table) + f"\n\n{verdict}\n"
+    rebuilt = f"\n{TARGETS_HEADING}\n\n" + "\n".join(table) + f"\n\n{verdict}\n" + (f"\n{note}\n" if note else "")
     return document.replace(section, rebuilt, 1)
