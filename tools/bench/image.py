@@ -189,6 +189,7 @@ def _docker_run_cold(engine, variants: dict[str, tuple[list[str], str, list[str]
         for name, (options, image, args) in variants.items():
             port = cnb_host.free_port()
             container = f"pyfunc-bench-{name}-{attempt}"
+            engine.docker("rm", "-f", container, check=False)  # left by an interrupted run
             argv = ["run", "-d", "--name", container, "--network", "bridge", "-p", f"127.0.0.1:{port}:8080",
                     *options, image, *args]
             start = time.perf_counter()
