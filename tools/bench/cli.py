@@ -11,17 +11,17 @@ from pathlib import Path
 
 from . import __doc__ as DOC
 from .buildpack import buildpack_times
-from .image import measure_images
-from .sections import IMAGE_HEADING, image_section, image_targets, section_of, with_image
 from .cases import CONFIGS, ENVIRONMENTS, ROOT, WHEELS, WORKERS, prepare
+from .image import measure_images
 from .load import measure, queue_proxy, soak
 from .report import chart, proxied_section, report, splice
+from .sections import IMAGE_HEADING, image_section, image_targets, section_of, with_image
 from .server import cold_starts
 from .targets import targets
 
-#: What ``--only`` selects: a configuration of cases.CONFIGS, or a part measured apart from them.
 #: Parts that rewrite only their own section of BENCHMARKS.md when they are all ``--only`` names.
 SECTION_PARTS = ("queue-proxy", "image")
+#: What ``--only`` selects: a configuration of cases.CONFIGS, or a part measured apart from them.
 PARTS = (*(c.name for c in CONFIGS), *SECTION_PARTS)
 
 
