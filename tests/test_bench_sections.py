@@ -16,6 +16,7 @@ IMAGE = {
     "docker_run_ms": {"pyfunc-launcher": [900, 1000, 1100], "pyfunc-direct": [880, 990, 1000], "ff": [1200, 1300, 1250]},
     "in_container_ms": {"pyfunc-launcher": [140, 150, 160], "pyfunc-direct": [100, 100, 100], "ff": [300, 310, 320],
                         "launcher-true": [6, 8, 12], "true": [1, 2, 3]},
+    "setup_ms": {"pyfunc": [700, 710, 720], "ff": [600, 610, 650]}, "pyfunc_layers": 11, "ff_layers": 5,
     "inside_runs": 3, "launch_env": ["PATH", "PYTHONPATH"], "load_average": 4.2,
 }
 
@@ -87,6 +88,7 @@ def test_only_image_adds_its_section_and_rows_and_keeps_the_rest():
     assert rows[2].endswith("| — | — | — | — | 990 (880–1000) | 100 (100–100) |")  # --entrypoint, the same image
     assert rows[3].endswith("| 30.0 | 1.0 | 160 | 37 | 1250 (1200–1300) | 310 (300–320) |")
     assert "it takes 6 ms more at the median, 5 ms between the\nfastest runs" in image  # launcher -- true vs true
+    assert "pyfunc's image 710 (700–720) ms (11 layers), functions-framework's 610 (600–650) ms (5 layers)" in image
     assert "beyond the image's env:\n`PATH`, `PYTHONPATH`" in image and "load average at the end was 4.2" in image
 
 

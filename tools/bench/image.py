@@ -153,6 +153,10 @@ def _measure(engine, builder: str, runs: int) -> dict[str, object]:
     result["docker_run_ms"] = _docker_run_cold(engine, {
         "pyfunc-launcher": ([], PYFUNC_IMAGE, []), "pyfunc-direct": (direct, PYFUNC_IMAGE, web[1:]),
         "ff": ([], FF_IMAGE, [])}, runs)
+    result["setup_ms"] = _container_setup(engine, {"pyfunc": PYFUNC_IMAGE, "ff": FF_IMAGE}, runs)
+    for name, reference in (("pyfunc", PYFUNC_IMAGE), ("ff", FF_IMAGE)):
+        result[f"{name}_layers"] = int(engine.docker("image", "inspect", "--format", "{{len .RootFS.Layers}}",
+                                                     reference).stdout.strip())
     print("==> cold start inside one running container", flush=True)
     inside = 3 * runs  # cheap here: no container setup
     result["inside_runs"] = inside
@@ -206,6 +210,20 @@ def _docker_run_cold(engine, variants: dict[str, tuple[list[str], str, list[str]
                 engine.docker("rm", "-f", container, check=False)
             if attempt:
                 times[name].append(elapsed)
+    return times
+
+
+def _container_setup(engine, images: dict[str, str], runs: int) -> dict[str, list]:
+    """ms of ``docker run --rm`` with the same network options and ``--entrypoint /bin/true``: the
+    container's setup and removal without a server, per image."""
+    times: dict[str, list] = {name: [] for name in images}
+    for attempt in range(runs + 1):
+        for name, image in images.items():
+            start = time.perf_counter()
+            engine.docker("run", "--rm", "--network", "bridge", "-p", "127.0.0.1::8080", "--entrypoint", "/bin/true",
+                          image)
+            if attempt:
+                times[name].append((time.perf_counter() - start) * 1000)
     return times
 
 

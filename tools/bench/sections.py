@@ -85,6 +85,14 @@ start` to its first 200 there: a fixed cost of Go's start-up and a few file read
 machine stretches like everything else. pyfunc cannot shorten it short of leaving the launcher
 (`--entrypoint`), which loses the launch env the buildpacks contribute.
 """
+    setup = image.get("setup_ms") or {}
+    setup_text = ""
+    if setup.get("pyfunc") and setup.get("ff"):
+        setup_text = (f"\nContainer setup alone (`docker run --rm`, the same network options, `--entrypoint /bin/true`): "
+                      f"pyfunc's image {_ms(setup['pyfunc'])} ms ({image.get('pyfunc_layers', '?')} layers), "
+                      f"functions-framework's {_ms(setup['ff'])} ms ({image.get('ff_layers', '?')} layers); "
+                      "with its removal, which the *docker run* cells do not count; they hold that setup and the "
+                      "server's own start.\n")
     host_text = ""
     if host and all(host.get(k) for k in HOST_LABELS):
         host_text = (f"\nOn the host, without a container (throughput table above, its own run): "
@@ -118,7 +126,7 @@ env the launcher computes (what `launcher -- env` prints beyond the image's env:
 {added}).
 The machine's 1-minute load average at the end was {load}: other work shared the 2 cores, so
 single runs stray far (see min–max) and the medians carry that noise.
-{host_text}
+{host_text}{setup_text}
 | image | built with | first build s | rebuild s | size MB | above run image MB | cold start docker run ms | cold start in container ms |
 |---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
