@@ -31,7 +31,7 @@ help:
 	@echo "make func       Knative's func CLI v0.49.2 (go build) in .tools/bin, for the func tests"
 	@echo "make engine     install Debian's docker.io, start dockerd and a registry for this checkout, make the builder"
 	@echo "make engine-down stop them"
-	@echo "make bench      measurements for BENCHMARKS.md (not part of the tests)"
+	@echo "make bench      measurements for BENCHMARKS.md (not part of the tests); BENCH_ARGS='--only image' reruns a part"
 	@echo "make clean      stop the engine, remove build/ and .tools/ (engine data and images included)"
 
 tools: venv ff-venv lifecycle user
@@ -124,10 +124,10 @@ test: tools package queue-proxy func
 	$(VENV)/bin/python -m pytest -q --durations=15 tests
 
 # Measurements outside the tests (BENCHMARKS.md); wrk and h2load (nghttp2-client) come from Debian's packages.
-bench: tools buildpack queue-proxy
+bench: tools buildpack package queue-proxy
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
-	$(VENV)/bin/python tools/bench.py
+	PYTHONPATH=tools $(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean: engine-down
 	rm -rf build $(TOOLS) invoker/*.egg-info
