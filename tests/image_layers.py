@@ -62,7 +62,7 @@ def difference(engine, first: str, second: str, names: list[str], workdir: Path,
             continue
         a, b = files(engine, first, ours[name], workdir), files(engine, second, theirs[name], workdir)
         changed = sorted(path for path in set(a) | set(b) if a.get(path) != b.get(path))
-        lines.append(f"{name}: {ours[name][:19]} != {theirs[name][:19]}, {len(changed)} of {len(a)} entries differ"
-                     " (type, mode, uid, gid, mtime, link, sha256):")
+        lines.append(f"{name}: {ours[name][:19]} != {theirs[name][:19]}, {len(changed)} paths differ "
+                     f"({len(a)} and {len(b)} entries; each as type, mode, uid, gid, mtime, link, sha256):")
         lines += [f"  {path}\n    {a.get(path)}\n    {b.get(path)}" for path in changed[:shown]]
     return "\n".join(lines)
