@@ -29,6 +29,7 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from . import func_layout, funcyaml, function, lockfile, parliament, pip, requirements, resolution, sbom
@@ -46,6 +47,7 @@ WEB = Process("web", ("python", "-m", "pyfunc", "start"), default=True)
 def build(ctx: Context, log: Log) -> None:
     log.title(NAME, _version(ctx))
     env = pip.environment(ctx.env, ctx.setting)
+    sbom_time = sbom.timestamp(ctx.setting("SOURCE_DATE_EPOCH"))
 
     log.step("Resolving function")
     config = funcyaml.load(ctx.app_dir, ctx.setting)
@@ -72,8 +74,8 @@ def build(ctx: Context, log: Log) -> None:
     launch_env = LaunchEnv.plan(ctx, {**envs, **defaults})
 
     invoker = Invoker(ctx)
-    invoker_packages = _invoker(ctx, log, env, invoker)
-    dependencies = _dependencies(ctx, log, env, sources, invoker, invoker_packages)
+    invoker_packages = _invoker(ctx, log, env, invoker, sbom_time)
+    dependencies = _dependencies(ctx, log, env, sources, invoker, invoker_packages, sbom_time)
     launch_env.write(ctx, log)
     _validate(ctx, log, env, [p for p in (dependencies, invoker_packages) if p], launch_env, source)
 
@@ -118,7 +120,7 @@ HEALTH_ENDPOINTS = {"liveness": "PYFUNC_LIVENESS_PATH", "readiness": "PYFUNC_REA
 LOCK = "invoker.lock"
 
 
-def _invoker(ctx: Context, log: Log, env: dict[str, str], invoker: Invoker) -> Path:
+def _invoker(ctx: Context, log: Log, env: dict[str, str], invoker: Invoker, sbom_time: datetime | None) -> Path:
     """The invoker layer: the lock, hash-checked, and the invoker wheel; reused while they and Python are unchanged."""
     def install(packages: Path) -> None:
         if not invoker.lock.covers_this_python():
@@ -138,7 +140,7 @@ def _invoker(ctx: Context, log: Log, env: dict[str, str], invoker: Invoker) -> P
             own.unlink()
     return _packages_layer(ctx, log, env, "invoker", "Installing invoker", invoker.key(), install,
                            f"{invoker.wheel.name} and {LOCK} ({len(invoker.lock.entries)} locked packages)",
-                           first_on_path=False)
+                           first_on_path=False, sbom_time=sbom_time)
 
 
 #: The invoker layer's own choice where pyfunc allows several (the lock is made with it): the
@@ -148,7 +150,7 @@ INVOKER_PINS = ("cloudevents<2",)
 
 
 def _packages_layer(ctx: Context, log: Log, env: dict[str, str], name: str, title: str, key: dict[str, str], install, what: str,
-                    first_on_path: bool) -> Path:
+                    first_on_path: bool, sbom_time: datetime | None = None) -> Path:
     """A launch+cache layer of pip-installed packages in ``<layer>/packages``, reused while
     ``key``, the Python version and the arch are unchanged; ``install(packages)`` fills it.
     It goes on PYTHONPATH first (the app's packages) or last (the invoker's)."""
@@ -168,7 +170,7 @@ def _packages_layer(ctx: Context, log: Log, env: dict[str, str], name: str, titl
         launch_env = LayerEnv()
         (launch_env.prepend if first_on_path else launch_env.append)("PYTHONPATH", str(packages), os.pathsep)
         layer.commit(expected, launch_env)
-        log.detail(f"SBOM: {sbom.write(ctx.layers_dir, name, packages)} components ({name}.sbom.cdx.json)")
+        log.detail(f"SBOM: {sbom.write(ctx.layers_dir, name, packages, sbom_time)} components ({name}.sbom.cdx.json)")
     return packages
 
 
@@ -204,7 +206,7 @@ def _requirement_sources(ctx: Context, log: Log, source: Path, glue: bool = Fals
 
 
 def _dependencies(ctx: Context, log: Log, env: dict[str, str], sources: requirements.Sources, invoker: Invoker,
-                  invoker_packages: Path) -> Path | None:
+                  invoker_packages: Path, sbom_time: datetime | None = None) -> Path | None:
     """The dependencies layer: every requirement source of the app, resolved with the invoker
     (``_resolve_jointly``), keyed by their content, the invoker, its lock and Python."""
     if not sources.names:
@@ -224,7 +226,8 @@ def _dependencies(ctx: Context, log: Log, env: dict[str, str], sources: requirem
         _resolve_jointly(ctx, log, env, invoker, packages, [*sources.args, *extra], invoker_packages)
     return _packages_layer(ctx, log, env, "dependencies", "Installing dependencies",
                            {"requirements-sha256": sources.digest, **invoker.key()}, install,
-                           f"{', '.join(sources.names)} resolved with {invoker.name}", first_on_path=True)
+                           f"{', '.join(sources.names)} resolved with {invoker.name}", first_on_path=True,
+                           sbom_time=sbom_time)
 
 
 def _resolve_jointly(ctx: Context, log: Log, env: dict[str, str], invoker: Invoker, packages: Path,

@@ -25,8 +25,13 @@ def environment(process_env: Mapping[str, str], setting) -> dict[str, str]:
 
 def run(target: Path, args: Sequence[str], log: Log, cwd: Path, env: Mapping[str, str],
         quiet: bool = False) -> subprocess.CompletedProcess:
-    """``python3 -m pip install --target target *args``; returns the finished process (output in ``stdout``)."""
-    command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--no-input",
+    """``python3 -m pip install --target target *args``; returns the finished process (output in ``stdout``).
+
+    ``--no-compile``: pip would write timestamp ``.pyc`` files holding the install time (a
+    different layer every build, and stale once the lifecycle sets every mtime to 1980, so
+    each start would compile again); ``compile_bytecode`` writes hash-checked ones instead.
+    """
+    command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--no-input", "--no-compile",
                "--disable-pip-version-check", "--no-warn-script-location", *args]
     log.debug("Running: " + " ".join(command))
     process = subprocess.run(command, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -61,7 +66,12 @@ def python_version() -> str:
 
 def compile_bytecode(tree: Path, log: Log, env: Mapping[str, str]) -> None:
     """Precompile ``tree`` to hash-checked ``.pyc`` files, valid whatever mtimes the image
-    export gives the sources, so that at run time Python never writes (read-only image)."""
+    export gives the sources, so that at run time Python never writes (read-only image).
+
+    Reproducible: a checked-hash ``.pyc`` holds the source's hash, not its mtime, and
+    ``PYTHONHASHSEED=0`` fixes the order in which Python 3.10 marshals set constants (hash
+    order; sorted since 3.11, bpo-37596), so the same sources give the same bytes."""
+    env = {**env, "PYTHONHASHSEED": "0"}
     command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
                "-x", r"/\.", str(tree)]
     log.debug("Running: " + " ".join(command))

@@ -53,13 +53,14 @@ class Harness:
     images: list[str] = field(default_factory=list)
     _count: int = 0
 
-    def build(self, image: str, app: Path, env: dict[str, str] | None = None,
-              publish: bool = False) -> subprocess.CompletedProcess:
-        """``pack build`` with the session's builder; the image is removed at the end of the session."""
+    def build(self, image: str, app: Path, env: dict[str, str] | None = None, publish: bool = False,
+              extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        """``pack build`` with the session's builder (``extra``: more pack flags); the image is removed
+        at the end of the session."""
         if image not in self.images:
             self.images.append(image)
         started = time.monotonic()
-        result = build(self.engine, self.builder, image, app, env, publish, )
+        result = build(self.engine, self.builder, image, app, env, publish, extra)
         result.seconds = time.monotonic() - started  # type: ignore[attr-defined]
         return result
 

@@ -172,3 +172,9 @@ def test_func_yaml_of_exactly_1_mib_is_read(tmp_path):
 def test_func_yaml_that_is_not_a_regular_file_in_the_app(tmp_path, prepare, message):
     out = failed(build(tmp_path, FUNC, prepare=prepare))
     assert message in out and "root:" not in out
+
+
+def test_source_date_epoch_that_is_not_seconds_fails_before_anything_is_installed(tmp_path):
+    out = failed(build(tmp_path, {**FUNC, "requirements.txt": "humanize\n"}, {"SOURCE_DATE_EPOCH": "last tuesday"}))
+    assert "SOURCE_DATE_EPOCH='last tuesday' is not a time" in out and "How to fix" in out
+    assert not (tmp_path / "layers" / "invoker").exists()

@@ -1,8 +1,8 @@
 """The whole user path on a real engine: pack build (daemon and --publish), docker run, HTTP.
 
 Every sample and seed example is built by ``pack build`` with the test builder (Debian python3
-provider, then this buildpack's .cnb) into the project's own dockerd, and every sample also with
-``--publish`` into its loopback registry; each image is run with ``docker run`` on the bridge network and
+provider, then this buildpack's .cnb) into the project's own dockerd, and also with ``--publish``
+into its loopback registry; each image is run with ``docker run`` on the bridge network and
 asked over a port published on 127.0.0.1. Slow (minutes); see engine_harness for the engine.
 """
 
@@ -19,6 +19,7 @@ import requests
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_http
 
+import image_layers
 from conftest import ROOT, write_function
 
 SEEDS = ROOT / "tests" / "seed_examples"
@@ -65,10 +66,11 @@ APPS = {
     "seed-handler-template": (SEEDS / "handler-utils", {}, lambda url: _json(requests.post(url, json={})) ==
                               {"message": "Hello, World!"}),
 }
-#: Every app is built in daemon mode; the samples (one per style) also with --publish to the registry.
-#: The seed examples repeat those styles, so publishing them too would only add minutes.
-PUBLISHED = [name for name in APPS if not name.startswith("seed-")]
-CASES = [(name, "daemon") for name in APPS] + [(name, "publish") for name in PUBLISHED]
+#: Every app is built in daemon mode and with --publish to the registry (issue #10).
+CASES = [(name, "daemon") for name in APPS] + [(name, "publish") for name in APPS]
+#: Apps whose two builds start from an empty cache (pack --clear-cache; each image name has its own
+#: cache volume): two clean builds of one source, compared layer by layer (reproducible builds).
+CLEAN = ("with-deps",)
 SLOW = {  # answers after 3 s: docker stop must drain it; func.yaml deploy.options become image labels
     "func.yaml": "specVersion: 0.36.0\nname: slow\nruntime: python\ndeploy:\n  options:\n    scale:\n      min: 1\n"
                  "      max: 3\n    resources:\n      limits:\n        memory: 256Mi\n",
@@ -84,8 +86,8 @@ def image_name(harness, name: str, mode: str) -> str:
 def images(docker_engine, tmp_path_factory):
     """Every case of CASES and the slow app, built once for the session, in parallel."""
     slow = write_function(tmp_path_factory.mktemp("slow"), SLOW)
-    specs = {(name, mode): (image_name(docker_engine, name, mode), APPS[name][0], APPS[name][1], mode == "publish")
-             for name, mode in CASES}
+    specs = {(name, mode): (image_name(docker_engine, name, mode), APPS[name][0], APPS[name][1], mode == "publish",
+                            ("--clear-cache",) if name in CLEAN else ()) for name, mode in CASES}
     specs[("slow", "daemon")] = (image_name(docker_engine, "slow", "daemon"), slow, {}, False)
     started = time.monotonic()
     results = docker_engine.build_all(specs)
@@ -162,6 +164,27 @@ def test_sbom_download_holds_the_invoker_and_dependencies_cyclonedx(docker_engin
         document = json.loads((sbom / layer / "sbom.cdx.json").read_text())
         assert document["bomFormat"] == "CycloneDX"
         assert expected <= {c["name"].lower() for c in document["components"]}, layer
+
+
+def test_two_clean_builds_of_the_same_source_give_identical_layers(docker_engine, images, tmp_path):
+    """Reproducible builds (issue #10): with-deps built twice from an empty cache (CLEAN), into the
+    daemon and pushed to the registry, has the same diffID for every layer, named by the lifecycle's
+    label (app, config, launcher, process-types, sbom, each buildpack layer). The image's created
+    date is pack's (--creation-time), so image ids are not compared."""
+    first, second = built(docker_engine, images, "with-deps"), built(docker_engine, images, "with-deps", "publish")
+    for mode in ("daemon", "publish"):  # pip ran in both: nothing came from a cache
+        log = images[("with-deps", mode)].stdout
+        assert log.count("(no cached layer)") == 2 and "Reusing cached layer" not in log, log
+    docker_engine.engine.docker("pull", second)
+    ours, theirs = image_layers.named_layers(docker_engine.engine, first), \
+        image_layers.named_layers(docker_engine.engine, second)
+    assert {"app[0]", "config", "sbom", "pyfunc/python-function:invoker", "pyfunc/python-function:dependencies",
+            "pyfunc/python-function:function-env"} <= set(ours), ours
+    differing = sorted(name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name))
+    assert not differing, image_layers.difference(docker_engine.engine, first, second, differing, tmp_path)
+    rootfs = [json.loads(docker_engine.engine.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}",
+                                                     image).stdout) for image in (first, second)]
+    assert rootfs[0] == rootfs[1]  # the run image's and the CPython provider's layers too
 
 
 def test_second_pack_build_reuses_the_invoker_and_dependencies_layers(docker_engine, images):
