@@ -84,6 +84,7 @@ class Workspace:
     platform_env: dict[str, str] = field(default_factory=dict)
     buildpacks: tuple[Path, ...] = (HOST_PYTHON_BP, BUILDPACK)
     optional: tuple[Path, ...] = ()  # buildpacks of the group marked optional = true
+    log_level: str = "debug"  # the lifecycle's -log-level: the tests read debug lines; make run-host shows info
     last: subprocess.CompletedProcess | None = None
 
     def __post_init__(self) -> None:
@@ -132,7 +133,7 @@ class Workspace:
 
     def _common(self) -> list[str]:
         return ["-app", str(self.app), "-buildpacks", str(self.root / "buildpacks"), "-layers", str(self.layers),
-                "-platform", str(self.platform), "-analyzed", str(self.root / "analyzed.toml"), "-log-level", "debug"]
+                "-platform", str(self.platform), "-analyzed", str(self.root / "analyzed.toml"), "-log-level", self.log_level]
 
     def run(self, argv: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
         self.last = subprocess.run(self._command(argv), env=self._env(env), cwd=self.root, stdout=subprocess.PIPE,
