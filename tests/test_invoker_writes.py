@@ -1,5 +1,6 @@
 """The response path: a head goes out with its body in one write (pyfunc.coalesce), never later
-than it must; header checks are remembered for valid pairs only (pyfunc.framing).
+than it must; header checks are remembered for valid pairs only (pyfunc.framing); per-request
+ids come from a generator of their own (pyfunc.http.random_bits).
 
 Against the real server on raw sockets: a head held for its body is still sent at once when
 no body write follows (HEAD; a streamed answer whose first piece takes seconds), and
@@ -84,3 +85,20 @@ def test_header_checks_remembered_only_for_valid_pairs_and_bounded():
             continue
         raise AssertionError(f"{invalid!r} passed the checks")
     assert framing.check_headers([(b"Content-Length", b"3")]) == ([], [(b"content-length", b"3")])
+
+
+def test_per_request_ids_are_unique_and_unaffected_by_the_functions_random_seed():
+    import random
+    import re
+    import uuid
+
+    from pyfunc import cloudevent
+    from pyfunc.styles.functions_framework.execution import new_id
+
+    ids, event_ids = set(), set()
+    for _ in range(2000):
+        random.seed(42)  # a function reseeding the global generator must not repeat ids
+        ids.add(new_id())
+        event_ids.add(dict(cloudevent.encode({"type": "t", "source": "/s"}, None, False).headers)[b"ce-id"])
+    assert len(ids) == 2000 and all(re.fullmatch(r"[0-9A-Za-z]{12}", i) for i in ids)
+    assert len(event_ids) == 2000 and all(uuid.UUID(i.decode()).version == 4 for i in event_ids)
