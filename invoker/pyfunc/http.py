@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, MutableMapping
@@ -28,6 +29,15 @@ OCTETS = b"application/octet-stream"
 
 _ID_PREFIX = os.urandom(4).hex()
 _ID_COUNTER = itertools.count(1)
+
+#: Random ids drawn per request come from this generator, seeded from os.urandom at start and
+#: again in every forked worker, and untouched by a function's ``random.seed``. Not
+#: ``os.urandom`` per request: it releases the GIL around getrandom(2), and taking it back
+#: waits behind the event loop (5 ms switch interval): py-spy showed a Functions Framework
+#: hello spending 14% of its samples there (BENCHMARKS.md, "Hot path"). Ids, not secrets.
+_random = random.Random()
+os.register_at_fork(after_in_child=_random.seed)
+random_bits = _random.getrandbits
 
 
 def header(scope: Scope, wanted: bytes) -> str | None:

@@ -32,7 +32,8 @@ over to ``pyfunc.h2c`` (imported only then).
 
 Cost per request on the hot path: one subtraction and comparison per received chunk, one
 ``len`` and one ``should_upgrade`` per head; the head/idle timer reuses the one uvicorn arms
-after every response.
+after every response. In return each response's head is written together with its body
+(``pyfunc.coalesce``): one ``send`` system call instead of uvicorn's two.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import sys
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from .coalesce import HeadHolder
 from .limits import Limits, Notice
 
 #: Seconds a refused connection keeps draining input after the answer, before it is closed.
@@ -92,6 +94,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._upgrade: tuple | None = None  # (settings, method, url, headers) of an ``Upgrade: h2c`` request
         self._h2 = None  # the HTTP/2 protocol this connection was handed over to
         self._pending_refusal: tuple[int, str] | None = None  # (status, reason) once the answer in flight is sent
+        self._holder: HeadHolder | None = None  # the cycles' transport: head and body in one write (pyfunc.coalesce)
 
     # Connection
 
@@ -104,6 +107,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        self._holder = HeadHolder(transport, self.loop)
         if self.first_wait:
             self.timeout_keep_alive_task = self.loop.call_later(self.first_wait, self.timeout_keep_alive_handler)
 
@@ -174,8 +178,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade() and self._h2c_upgrade():
             return
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:  # (not started yet: its task runs on a later turn of the loop)
+            cycle.transport = self._holder
 
     def on_response_complete(self) -> None:
+        self._holder.flush()  # a HEAD answer's head (no body write follows)
         pending = self._pending_refusal
         if pending is None or self.pipeline:
             super().on_response_complete()

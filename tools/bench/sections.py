@@ -12,17 +12,24 @@ from pathlib import Path
 
 IMAGE_HEADING = "## Images: pack build and docker run on the engine"
 TARGETS_HEADING = "## Targets (performance issue)"
-#: The hand-written notes' heading (an older BENCHMARKS.md had them inline under it).
-NOTES_HEADING = "## Real engine"
-NOTES = Path(__file__).with_name("real-engine-notes.md")
+#: The hand-written notes that end the report, in order; each file is one ``## `` section.
+NOTES = (Path(__file__).with_name("hot-path-notes.md"), Path(__file__).with_name("real-engine-notes.md"))
+#: Where the notes begin in a written report (an older BENCHMARKS.md had "## Real engine" inline).
+NOTES_HEADINGS = ("## Hot path", "## Real engine")
 #: Labels of the throughput table whose cold start (on the host, no container) the image section quotes.
 HOST_LABELS = {"pyfunc": "pyfunc main(req) (Flask request)", "ff": "functions-framework default"}
 LAUNCHER_GOAL = 1.1
 
 
 def notes() -> str:
-    """The hand-written notes (tools/bench/real-engine-notes.md), after a blank line."""
-    return "\n" + NOTES.read_text() if NOTES.is_file() else ""
+    """The hand-written notes (``NOTES``, those that exist), each after a blank line."""
+    return "".join("\n" + path.read_text() for path in NOTES if path.is_file())
+
+
+def with_notes(document: str) -> str:
+    """``document`` with its tail from the first notes heading (or its end) replaced by ``notes()``."""
+    starts = [index for heading in NOTES_HEADINGS if (index := document.find("\n" + heading)) >= 0]
+    return document[:min(starts)] + notes() if starts else document.rstrip("\n") + "\n" + notes()
 
 
 def _ms(values: list[float]) -> str:
@@ -145,7 +152,7 @@ def with_image(document: str, image: dict, command: str, date: str) -> str:
     note = (f"The CNB launcher rows are from `{command}` on {date} (section \"Images\" below); the other rows "
             "from the run named at the top.")
     document = put_target_rows(splice(document, section, IMAGE_HEADING), image_targets(image), note)
-    return splice(document, notes(), NOTES_HEADING, before=NOTES_HEADING)
+    return with_notes(document)
 
 
 def splice(document: str, section: str, heading: str, before: str = "## What limits it") -> str:

@@ -1,0 +1,104 @@
+"""The response path: a head goes out with its body in one write (pyfunc.coalesce), never later
+than it must; header checks are remembered for valid pairs only (pyfunc.framing); per-request
+ids come from a generator of their own (pyfunc.http.random_bits).
+
+Against the real server on raw sockets: a head held for its body is still sent at once when
+no body write follows (HEAD; a streamed answer whose first piece takes seconds), and
+pipelined answers keep their order.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+def _read_until(sock: socket.socket, marker: bytes, limit: float) -> tuple[bytes, float]:
+    """Bytes read until ``marker`` has arrived (or ``limit`` seconds passed), and the seconds it took."""
+    started = time.monotonic()
+    data = b""
+    sock.settimeout(0.2)
+    while marker not in data and time.monotonic() - started < limit:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data, time.monotonic() - started
+
+
+def test_head_request_gets_its_head_and_the_connection_goes_on(tmp_path, serve):
+    (tmp_path / "func.py").write_text("def main(body):\n    return 'Hello world!'\n")
+    server = serve(tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, waited = _read_until(sock, b"\r\n\r\n", 10)
+        assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 12\r\n" in head.lower(), head
+        assert head.endswith(b"\r\n\r\n") and waited < 5, (head, waited)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer, _ = _read_until(sock, b"Hello world!", 10)
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nHello world!"), answer
+
+
+def test_streamed_head_is_sent_before_a_slow_first_chunk(tmp_path, serve):
+    (tmp_path / "main.py").write_text(
+        "import time\n"
+        "def hello(request):\n"
+        "    def chunks():\n"
+        "        time.sleep(6)\n"
+        "        yield 'late\\n'\n"
+        "    return chunks()\n")
+    server = serve(tmp_path, args=("--target", "hello"))
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, waited = _read_until(sock, b"\r\n\r\n", 10)
+        assert head.startswith(b"HTTP/1.1 200 ") and waited < 3, f"head after {waited:.2f}s: {head!r}"
+        assert b"late" not in head
+        rest, _ = _read_until(sock, b"0\r\n\r\n", 20)
+        assert b"late\n" in rest and rest.endswith(b"0\r\n\r\n"), rest
+
+
+def test_pipelined_answers_keep_their_order(tmp_path, serve):
+    (tmp_path / "func.py").write_text("def main(req):\n    return req.path\n")
+    server = serve(tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(5)))
+        data, _ = _read_until(sock, b"/4", 10)
+    bodies = [part.split(b"\r\n\r\n", 1)[1] for part in data.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert [body[:2] for body in bodies] == [b"/0", b"/1", b"/2", b"/3", b"/4"], data
+
+
+def test_header_checks_remembered_only_for_valid_pairs_and_bounded():
+    from pyfunc import framing
+
+    for n in range(3 * framing.VALID_PAIRS):  # unique values (ids) never grow the set past its bound
+        kept, _ = framing.check_headers([(b"x-id", b"%d" % n)])
+        assert kept == [(b"x-id", b"%d" % n)]
+        assert len(framing._valid) <= framing.VALID_PAIRS
+    framing.check_headers([(b"x-ok", b"yes"), (b"Content-Length", b"3")])
+    for invalid in [(b"x-ok", b"yes\r\nx-injected: 1"), (b"x ok", b"yes"), (b"x-ok", "yes"), [b"x-ok", b"a\x00"]]:
+        try:
+            framing.check_headers([(b"x-ok", b"yes"), invalid])
+        except framing.InvalidResponse:
+            continue
+        raise AssertionError(f"{invalid!r} passed the checks")
+    assert framing.check_headers([(b"Content-Length", b"3")]) == ([], [(b"content-length", b"3")])
+
+
+def test_per_request_ids_are_unique_and_unaffected_by_the_functions_random_seed():
+    import random
+    import re
+    import uuid
+
+    from pyfunc import cloudevent
+    from pyfunc.styles.functions_framework.execution import new_id
+
+    ids, event_ids = set(), set()
+    for _ in range(2000):
+        random.seed(42)  # a function reseeding the global generator must not repeat ids
+        ids.add(new_id())
+        event_ids.add(dict(cloudevent.encode({"type": "t", "source": "/s"}, None, False).headers)[b"ce-id"])
+    assert len(ids) == 2000 and all(re.fullmatch(r"[0-9A-Za-z]{12}", i) for i in ids)
+    assert len(event_ids) == 2000 and all(uuid.UUID(i.decode()).version == 4 for i in event_ids)
