@@ -117,10 +117,10 @@ def test_make_run_host_honours_project_toml_and_leaves_nothing_in_tmp(lifecycle,
     run = MakeRun("run-host", ROOT / "samples" / "functions-framework", tmpdir=tmpdir_for_make)
     run.wait_serving(timeout=600)
     assert requests.get(run.url + "/?name=Host").json() == {"message": "Hello Host!"}
-    for debug_line in ("Timer: ", "Parsing inputs...", "Ensuring privileges..."):
-        assert debug_line not in run.output(), run.output()  # the lifecycle at info level, as pack shows it
     run.stop(signal.SIGTERM)
     assert_stopped(run.url)
+    for debug_line in ("Timer: ", "Parsing inputs...", "Ensuring privileges..."):
+        assert debug_line not in run.output(), run.output()  # the lifecycle at info level, as pack shows it
     assert (tmpdir_for_make / "pyfunc-run").is_dir()  # it did use this TMPDIR
     assert not leftovers(tmpdir_for_make), leftovers(tmpdir_for_make)
 

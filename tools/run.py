@@ -122,7 +122,8 @@ def run_host(app: Path, port: str) -> int:
     tempfile.tempdir = str(stage)
     process = None
     try:
-        workspace = cnb_host.Workspace(root, app.resolve(), {**project_env(app), **build_settings()})
+        workspace = cnb_host.Workspace(root, app.resolve(), {**project_env(app), **build_settings()},
+                                        log_level="info")  # as pack shows the lifecycle
         print(f"==> Building {app} with the CNB lifecycle on the host ({cnb_host.LIFECYCLE})", flush=True)
         result = workspace.detect_and_build()
         print(result.stdout, flush=True)
