@@ -34,25 +34,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-HELLO_ASGI = textwrap.dedent("""
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"12")]})
-        await send({"type": "http.response.body", "body": b"Hello world!"})
-""")
+from bench.cases import CLOUDEVENT_LUA, HELLO_ASGI, JSON_LUA  # make bench's (tools/ is sys.path[0])
 
-CLOUDEVENT_LUA = """
-wrk.method = "POST"
-wrk.body = '{"message": "hello"}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["ce-specversion"] = "1.0"
-wrk.headers["ce-type"] = "dev.bench.event"
-wrk.headers["ce-source"] = "/bench"
-wrk.headers["ce-id"] = "bench-1"
-"""
-JSON_LUA = 'wrk.method = "POST"\nwrk.body = \'{"name": "bench", "n": 1}\'\nwrk.headers["Content-Type"] = "application/json"\n'
+
 
 #: Case → (files of the function directory, extra ``pyfunc start`` arguments, wrk script). The
 #: same functions as make bench's hello cases.
