@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import knative_pod
 from conftest import cnb_host, write_function
 
 HELLO = {"func.py": """
@@ -233,11 +234,10 @@ print("RESULT", json.dumps(result))
 
 
 def test_behind_queue_proxy_ipv6_wildcard_tcp_readiness_and_h2c(tmp_path):
-    queue = os.environ.get("QUEUE_PROXY") or shutil.which("queue")
-    if not queue:
-        pytest.skip("no queue-proxy binary (set QUEUE_PROXY; build: go install knative.dev/serving/cmd/queue@v0.50.0)")
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("curl"):
-        pytest.skip("needs root, unshare(1) and curl: queue-proxy binds :8022 and :9090, so it runs in its own netns")
+    knative_pod.require()  # make test builds queue-proxy (a failure in CI); root and unshare for its own netns
+    queue = os.environ.get("QUEUE_PROXY") or str(knative_pod.QUEUE)
+    if not shutil.which("curl"):  # .ci/run installs it
+        pytest.skip("needs curl (its --http2-prior-knowledge client) on PATH")
     function, marks = tmp_path / "fn", tmp_path / "marks"
     marks.mkdir()
     write_function(function, {**SLOW_START, "function/__init__.py": SLOW_START["function/__init__.py"].replace(
