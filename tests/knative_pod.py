@@ -238,6 +238,24 @@ class Pod:
         self.ns.close()
 
 
+def run_side_by_side(scenarios: dict, pods: dict) -> None:
+    """Run ``scenarios[name](pods[name])`` for every name at once; fail with every failure.
+
+    Each failure is reported under its name with that pod's ``output()``, so one slow
+    scenario's AssertionError never hides another's. Used where each scenario waits out
+    queue-proxy's fixed drain, so running them one after another would cost that wait each time.
+    """
+    with ThreadPoolExecutor(len(scenarios)) as pool:
+        futures = {name: pool.submit(run, pods[name]) for name, run in scenarios.items()}
+    failures = {}
+    for name, future in futures.items():
+        try:
+            future.result()
+        except AssertionError as exc:
+            failures[name] = f"{exc}\n{pods[name].output()}"
+    assert not failures, "\n\n".join(f"[{name}] {text}" for name, text in failures.items())
+
+
 def exit_code(proc: subprocess.Popen, within: float) -> int | None:
     """The process's exit status, or None if it still runs after ``within`` seconds."""
     try:

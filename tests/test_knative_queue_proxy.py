@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ import requests
 
 import knative_pod
 from conftest import write_function
-from knative_pod import H2C_QUEUE_PORT, KUBELET_PROBE, USER_PORT, Pod, exit_code, http_probe, tcp_probe
+from knative_pod import (H2C_QUEUE_PORT, KUBELET_PROBE, USER_PORT, Pod, exit_code, http_probe, run_side_by_side,
+                         tcp_probe)
 
 HELLO = {"func.py": "def main(req):\n    return 'hello'\n"}
 
@@ -192,15 +192,7 @@ def test_shutdown_orders_answer_in_flight_requests_and_exit_zero(pod, tmp_path):
     scenarios = {"knative order": _knative_order, "reverse order": _reverse_order,
                  "reverse order, SIGTERM twice": lambda p: _reverse_order(p, twice=True)}
     pods = {name: pod(SLOW, env={"SLOW_MARK": str(tmp_path / f"slow-{i}")}) for i, name in enumerate(scenarios)}
-    with ThreadPoolExecutor(len(scenarios)) as pool:
-        futures = {name: pool.submit(run, pods[name]) for name, run in scenarios.items()}
-    failures = {}
-    for name, future in futures.items():
-        try:
-            future.result()
-        except AssertionError as exc:
-            failures[name] = f"{exc}\n{pods[name].output()}"
-    assert not failures, "\n\n".join(f"[{name}] {text}" for name, text in failures.items())
+    run_side_by_side(scenarios, pods)
 
 
 def _in_flight(p: Pod):

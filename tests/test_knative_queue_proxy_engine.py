@@ -20,7 +20,6 @@ import os
 import signal
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -28,7 +27,7 @@ import requests
 import knative_pod
 from conftest import write_function
 from knative_pod import (ADMIN_PORT, H2C_QUEUE_PORT, KUBELET_PROBE, QUEUE_PORT, USER_PORT, Netns, exit_code,
-                         http_probe, queue_env, tcp_probe)
+                         http_probe, queue_env, run_side_by_side, tcp_probe)
 
 #: start() sleeps START_SECONDS and notes when it returned; ready() follows it; GET /slow takes 4 s;
 #: every answer says when start() returned and the HTTP version the request arrived with.
@@ -172,15 +171,7 @@ def test_built_image_behind_queue_proxy_in_its_network_namespace(docker_engine, 
     pods = {kind: ImagePod(docker_engine, image, f"pyfunc-qp-{os.getpid()}-{i}", probe, port, tmp_path)
             for i, (kind, (probe, port)) in enumerate(SCENARIOS.items())}
     try:
-        with ThreadPoolExecutor(len(pods)) as pool:
-            futures = {kind: pool.submit(_scenario, p) for kind, p in pods.items()}
-        failures = {}
-        for kind, future in futures.items():
-            try:
-                future.result()
-            except AssertionError as exc:
-                failures[kind] = f"{exc}\n{pods[kind].output()}"
-        assert not failures, "\n\n".join(f"[{kind}] {text}" for kind, text in failures.items())
+        run_side_by_side(dict.fromkeys(pods, _scenario), pods)
     finally:
         for p in pods.values():
             p.close()

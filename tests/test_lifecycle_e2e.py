@@ -329,6 +329,24 @@ def test_site_packages_provider_in_the_group_installs_the_requirements(fresh, li
     assert requests.post(built.launch(), data=b"x" * 2000).json() == {"size": "2.0 kB", "bytes": 2000}
 
 
+def test_poetry_venv_provider_in_the_group_installs_the_pyproject_dependencies(fresh, lifecycle, tmp_path):
+    """Group: cpython, poetry-venv provider (optional, like Paketo poetry-install), pyfunc: the
+    plan's poetry-venv alternative is taken and build leaves pyproject.toml to the provider."""
+    app = tmp_path / "poetry-fn"
+    app.mkdir()
+    shutil.copy(ROOT / "samples" / "with-deps" / "func.py", app / "func.py")
+    (app / "func.yaml").write_text("runtime: python\n")
+    (app / "pyproject.toml").write_text('[project]\nname = "poetry-fn"\nversion = "0.1.0"\n'
+                                        'dependencies = ["humanize==4.12.3"]\n\n[tool.poetry]\npackage-mode = false\n')
+    group = (lifecycle.HOST_PYTHON_BP, lifecycle.POETRY_VENV_BP, lifecycle.BUILDPACK)
+    built = fresh(app, buildpacks=group, optional=(lifecycle.POETRY_VENV_BP,))
+    assert built.result.returncode == 0, built.result.stdout
+    assert "pass: test/poetry-venv@0.0.1" in built.result.stdout
+    assert "pyproject.toml installed by a provider of this group" in built.result.stdout
+    assert not (built.layers / "dependencies").exists()
+    assert requests.post(built.launch(), data=b"x" * 2000).json() == {"size": "2.0 kB", "bytes": 2000}
+
+
 def test_without_a_site_packages_provider_the_or_plan_resolves(fresh, lifecycle):
     group = (lifecycle.HOST_PYTHON_BP, lifecycle.SITE_PACKAGES_BP, lifecycle.BUILDPACK)
     built = fresh(ROOT / "samples" / "http", buildpacks=group, optional=(lifecycle.SITE_PACKAGES_BP,))

@@ -26,6 +26,26 @@ def tmpdir_for_make():
     shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture
+def make_run():
+    """``make_run(target, app, ...)`` starts a ``MakeRun``; whatever a test leaves running, the teardown stops.
+
+    A failed assertion before a test's own ``stop()`` would otherwise leave ``make run`` and its
+    server behind, holding a port and the engine's container for the tests after it. The teardown
+    stops it as ``kill`` does, so ``make run`` still removes its container on the way out.
+    """
+    runs: list[MakeRun] = []
+
+    def start(*args, **kwargs) -> MakeRun:
+        runs.append(MakeRun(*args, **kwargs))
+        return runs[-1]
+
+    yield start
+    for run in runs:
+        if run.process.poll() is None:
+            run.stop(signal.SIGTERM)
+
+
 def leftovers(directory: Path) -> set[str]:
     """Per-run copies (``pyfunc-stage-*``, ``pyfunc-run-stage-*``); ``pyfunc-run`` is the per-app cache."""
     return {p.name for p in directory.iterdir() if p.name != "pyfunc-run"}
@@ -79,14 +99,14 @@ def assert_stopped(url: str) -> None:
         requests.get(url, timeout=5)
 
 
-def test_make_run_builds_an_image_serves_it_and_kill_stops_it(docker_engine, tmpdir_for_make):
-    first = MakeRun("run", ROOT / "samples" / "http", tmpdir=tmpdir_for_make)
+def test_make_run_builds_an_image_serves_it_and_kill_stops_it(docker_engine, tmpdir_for_make, make_run):
+    first = make_run("run", ROOT / "samples" / "http", tmpdir=tmpdir_for_make)
     first.wait_serving()
     assert "pack build pyfunc-run/http-" in first.output() or "is up to date" in first.output()
     assert requests.get(first.url + "/?name=Ada").json()["greeting"] == "Hello, Ada!"
     first.stop(signal.SIGTERM)  # a plain `kill` of make
     assert_stopped(first.url)
-    second = MakeRun("run", ROOT / "samples" / "http", tmpdir=tmpdir_for_make)
+    second = make_run("run", ROOT / "samples" / "http", tmpdir=tmpdir_for_make)
     seconds = second.wait_serving()
     assert "is up to date with" in second.output(), second.output()  # unchanged app: no pack build at all
     print(f"second make run served after {seconds:.1f}s")
@@ -97,8 +117,8 @@ def test_make_run_builds_an_image_serves_it_and_kill_stops_it(docker_engine, tmp
     assert not leftovers(tmpdir_for_make), leftovers(tmpdir_for_make)
 
 
-def test_make_run_passes_project_toml_and_command_line_settings(docker_engine, tmp_path):
-    ff = MakeRun("run", ROOT / "samples" / "functions-framework")  # GOOGLE_FUNCTION_TARGET from project.toml
+def test_make_run_passes_project_toml_and_command_line_settings(docker_engine, tmp_path, make_run):
+    ff = make_run("run", ROOT / "samples" / "functions-framework")  # GOOGLE_FUNCTION_TARGET from project.toml
     ff.wait_serving()
     assert requests.get(ff.url + "/?name=Cloud").json() == {"message": "Hello Cloud!"}
     ff.stop(signal.SIGTERM)
@@ -106,15 +126,15 @@ def test_make_run_passes_project_toml_and_command_line_settings(docker_engine, t
     app.mkdir()
     (app / "handlers.py").write_text("def ping(body):\n    return 'pong'\n")
     (app / "func.yaml").write_text("runtime: python\n")
-    custom = MakeRun("run", app, {"BP_FUNCTION": "handlers.ping"})
+    custom = make_run("run", app, {"BP_FUNCTION": "handlers.ping"})
     custom.wait_serving()
     assert requests.get(custom.url).text == "pong"
     custom.stop(signal.SIGTERM)
     assert_stopped(custom.url)
 
 
-def test_make_run_host_honours_project_toml_and_leaves_nothing_in_tmp(lifecycle, tmpdir_for_make):
-    run = MakeRun("run-host", ROOT / "samples" / "functions-framework", tmpdir=tmpdir_for_make)
+def test_make_run_host_honours_project_toml_and_leaves_nothing_in_tmp(lifecycle, tmpdir_for_make, make_run):
+    run = make_run("run-host", ROOT / "samples" / "functions-framework", tmpdir=tmpdir_for_make)
     run.wait_serving(timeout=600)
     assert requests.get(run.url + "/?name=Host").json() == {"message": "Hello Host!"}
     run.stop(signal.SIGTERM)

@@ -24,6 +24,7 @@ LAUNCHER = TOOLS / "launcher"
 BUILDPACK = Path(os.environ.get("PYFUNC_BUILDPACK", ROOT / "build" / "buildpack"))
 HOST_PYTHON_BP = ROOT / "tests" / "buildpacks" / "host-python"
 SITE_PACKAGES_BP = ROOT / "tests" / "buildpacks" / "site-packages"
+POETRY_VENV_BP = ROOT / "tests" / "buildpacks" / "poetry-venv"
 PLATFORM_API = "0.13"
 USER = os.environ.get("PYFUNC_TEST_USER", "cnb")
 

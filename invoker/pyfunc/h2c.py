@@ -30,27 +30,13 @@ import h2.settings
 import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
 
+from .h2stream import H2Stream
+
 log = logging.getLogger("pyfunc")
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 MAX_STREAMS = 100
-#: Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); dropped from responses.
-_HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-
-
-class _Stream:
-    """One request: its scope, the body not yet read, and how it ended."""
-
-    def __init__(self, scope: dict, more_body: bool = True) -> None:
-        self.scope = scope
-        self.body = bytearray()
-        self.unacked = 0  # flow-controlled bytes received, not yet acknowledged
-        self.more_body = more_body
-        self.delivered = False  # the last http.request went to the app
-        self.event = asyncio.Event()
-        self.disconnected = False
-        self.complete = False
 
 
 class H2Protocol(asyncio.Protocol):
@@ -72,7 +58,7 @@ class H2Protocol(asyncio.Protocol):
         if http1.head_limit < (1 << 31):  # enforced from the first HEADERS, not only once the client ACKs
             self.h2.decoder.max_header_list_size = http1.head_limit
         self.flow = FlowControl(self.transport)
-        self.streams: dict[int, _Stream] = {}
+        self.streams: dict[int, H2Stream] = {}
         self.window = asyncio.Event()
         self.closing = False
         self.idle_task: asyncio.TimerHandle | None = None
@@ -89,7 +75,7 @@ class H2Protocol(asyncio.Protocol):
             self.transport.write(SWITCHING)
             self.h2.initiate_upgrade_connection(settings)
             self._open(1, method, url, headers, more_body=False)
-        self._flush()
+        self.flush()
         if data:
             self.data_received(data)
         elif not self.streams:
@@ -102,14 +88,14 @@ class H2Protocol(asyncio.Protocol):
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             log.info("h2c connection closed: %s", exc)
-            self._flush()
+            self.flush()
             self.transport.close()
             return
         for event in events:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
-        self._flush()
+        self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
@@ -131,7 +117,7 @@ class H2Protocol(asyncio.Protocol):
         self.closing = True
         if not self.transport.is_closing():
             self.h2.close_connection()
-            self._flush()
+            self.flush()
             if not self.streams:
                 self.transport.close()
 
@@ -193,16 +179,15 @@ class H2Protocol(asyncio.Protocol):
         scope = {**self.base, "method": method.decode("ascii"), "path": urllib.parse.unquote(path),
                  "raw_path": parsed.path, "query_string": parsed.query or b"", "headers": headers,
                  "state": self.app_state.copy()}
-        stream = self.streams[stream_id] = _Stream(scope, more_body)
+        stream = self.streams[stream_id] = H2Stream(self, stream_id, scope, more_body)
         self._cancel_idle()
         task = self.loop.create_task(self._run(stream_id, stream))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, stream_id: int, stream: _Stream) -> None:
+    async def _run(self, stream_id: int, stream: H2Stream) -> None:
         try:
-            await self.app(stream.scope, lambda: self._receive(stream_id, stream),
-                           lambda message: self._send(stream_id, stream, message))
+            await self.app(stream.scope, stream.receive, stream.send)
         except Exception:
             log.exception("h2c stream %d failed", stream_id)
         finally:
@@ -214,66 +199,17 @@ class H2Protocol(asyncio.Protocol):
             del self.streams[stream_id]
             if stream.unacked and not self.transport.is_closing():  # the body the function left unread
                 self.h2.acknowledge_received_data(stream.unacked, stream_id)
-            self._flush()
+            self.flush()
             if not self.streams:
                 if self.closing:
                     self.transport.close()
                 else:
                     self._arm_idle()
 
-    async def _receive(self, stream_id: int, stream: _Stream) -> dict:
-        while not (stream.disconnected or stream.complete):
-            if stream.body or (not stream.more_body and not stream.delivered):
-                body, stream.body = bytes(stream.body), bytearray()
-                if stream.unacked:
-                    self.h2.acknowledge_received_data(stream.unacked, stream_id)
-                    stream.unacked = 0
-                    self._flush()
-                stream.delivered = not stream.more_body
-                return {"type": "http.request", "body": body, "more_body": stream.more_body}
-            stream.event.clear()
-            await stream.event.wait()
-        return {"type": "http.disconnect"}
-
-    async def _send(self, stream_id: int, stream: _Stream, message: dict) -> None:
-        if stream.disconnected or self.transport.is_closing():
-            return
-        try:
-            if message["type"] == "http.response.start":
-                headers = [(b":status", b"%d" % message["status"]), *self.state.default_headers]
-                headers += [(name.lower(), value) for name, value in message.get("headers", [])
-                            if name.lower() not in _HOP_BY_HOP]
-                self.h2.send_headers(stream_id, headers)
-                self._flush()
-            elif message["type"] == "http.response.body":
-                body = b"" if stream.scope["method"] == "HEAD" else message.get("body", b"")
-                await self._send_body(stream_id, stream, memoryview(body), not message.get("more_body", False))
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            stream.disconnected = True
-
-    async def _send_body(self, stream_id: int, stream: _Stream, body: memoryview, end: bool) -> None:
-        while True:
-            size = min(len(body), self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size)
-            if body and size <= 0:
-                await self.window.wait()
-                if stream.disconnected or self.transport.is_closing():
-                    return
-                continue
-            last = end and size == len(body)
-            self.h2.send_data(stream_id, bytes(body[:size]), end_stream=last)
-            self._flush()
-            body = body[size:]
-            if self.flow.write_paused:
-                await self.flow.drain()
-            if not body:
-                break
-        if end:
-            stream.complete = True
-            stream.event.set()
-
     # Connection
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what h2 has queued (frames, acknowledgements), unless the transport is closing."""
         data = self.h2.data_to_send()
         if data and not self.transport.is_closing():
             self.transport.write(data)
@@ -291,7 +227,7 @@ class H2Protocol(asyncio.Protocol):
         self.idle_task = None
         if not self.streams and not self.transport.is_closing():
             self.h2.close_connection()
-            self._flush()
+            self.flush()
             self.transport.close()
 
 

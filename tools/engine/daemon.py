@@ -12,6 +12,8 @@ started on their own socket, data root, bridge and loopback port under ``.tools/
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import http.client
 import ipaddress
@@ -26,6 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATE = Path(os.environ.get("PYFUNC_ENGINE_DIR", ROOT / ".tools" / "engine")).resolve()
+#: Held while a checkout starts its dockerd. dockerd creates its iptables chains (``DOCKER``,
+#: ``DOCKER-USER``...) in the host's one network namespace as it starts: two checkouts starting
+#: theirs in the same second race on them, and one dockerd exits with "iptables: Chain already
+#: exists". One start at a time, host-wide.
+START_LOCK = Path(os.environ.get("PYFUNC_ENGINE_START_LOCK", "/run/lock/pyfunc-engine-start.lock"))
 #: Debian package of each program the engine needs.
 PACKAGES = {"dockerd": "docker.io", "docker-registry": "docker-registry", "debootstrap": "debootstrap",
             "ip": "iproute2"}
@@ -66,6 +73,18 @@ def install() -> None:
         result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode != 0:
             raise EngineUnavailable(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}")
+
+
+@contextlib.contextmanager
+def _host_lock(path: Path):
+    """An exclusive ``flock(2)`` on ``path`` (made if absent) while the block runs; waits for other holders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _stable(text: str, modulo: int) -> int:
@@ -143,7 +162,8 @@ class Engine:
         self.state.mkdir(parents=True, exist_ok=True)
         started = False
         if not self.dockerd_running():
-            self._start_dockerd()
+            with _host_lock(START_LOCK):  # see START_LOCK
+                self._start_dockerd()
             started = True
         if not self.registry_running():
             self._start_registry()
