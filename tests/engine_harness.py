@@ -104,7 +104,8 @@ class Harness:
             self.engine.docker("rmi", "-f", *self.images, check=False)
 
 
-def _unavailable(reason: str) -> None:
+def unavailable_engine(reason: str) -> None:
+    """Fail in CI (make test installs the engine), skip elsewhere, saying why."""
     if os.environ.get("CI"):
         pytest.fail(f"no container engine in CI: {reason}")  # make test installs it: a defect here
     pytest.skip(f"no container engine: {reason}")
@@ -121,7 +122,7 @@ def engine_registry():
         except EngineUnavailable as problem:
             reason = str(problem)
     if reason:
-        _unavailable(reason)
+        unavailable_engine(reason)
     yield engine
     if started:
         engine.down()
@@ -138,7 +139,7 @@ def docker_engine():
         except EngineUnavailable as problem:
             reason = str(problem)
     if reason:
-        _unavailable(reason)
+        unavailable_engine(reason)
     harness = Harness(engine, builder)
     yield harness
     harness.cleanup()

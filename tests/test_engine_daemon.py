@@ -16,18 +16,18 @@ from pathlib import Path
 
 from engine import daemon
 from engine.daemon import Engine, unavailable
-from engine_harness import _unavailable
+from engine_harness import unavailable_engine
 
 
 def test_two_checkouts_starting_their_engines_at_once_both_come_up():
     reason = unavailable()
     if reason:
-        _unavailable(reason)
+        unavailable_engine(reason)
     # Short state dirs: containerd's socket path under them must stay below the 108-byte limit.
     engines = [Engine(Path(tempfile.mkdtemp(prefix="pyf-engine-", dir="/tmp"))) for _ in range(2)]
     pool = ThreadPoolExecutor(len(engines))
     try:
-        with daemon._host_lock(daemon.START_LOCK):  # a third checkout is starting its dockerd
+        with daemon.host_lock():  # a third checkout is starting its dockerd
             starts = [pool.submit(engine.up) for engine in engines]
             time.sleep(2)
             spawned = [engine.state for engine in engines if (engine.state / "dockerd.pid").exists()]

@@ -274,3 +274,50 @@ def test_slowloris_with_1024_descriptors_leaves_probes_and_requests_working(tmp_
     cap_lines = [line for line in output.splitlines() if "reached the cap of 896" in line]
     assert 1 <= len(cap_lines) <= 2, output[-3000:]
     assert "Too many open files" not in output
+
+
+# -- answers that close the connection before the request body was read -------------------
+
+UNREAD = {
+    "pyfunc": {"func.py": """
+        def main(req):
+            return "read"
+    """},
+    "knative": {"func.py": """
+        def new():
+            return Function()
+
+        class Function:
+            async def handle(self, scope, receive, send):  # answers without reading the body
+                await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+                await send({"type": "http.response.body", "body": b"unread"})
+    """},
+}
+
+BODY = 2 * 1024 * 1024  # far past the 64 KiB at which the server stops reading a body nobody asked for
+
+
+@pytest.mark.parametrize("style, max_body, head, expected", [
+    ("pyfunc", BODY, b"POST / HTTP/1.0\r\nContent-Type: text/plain\r\n\r\n", b"HTTP/1.1 411 "),
+    ("pyfunc", BODY - 1, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % BODY,
+     b"HTTP/1.1 413 "),
+    ("knative", BODY, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % BODY,
+     b"HTTP/1.1 200 "),
+], ids=["http10-411", "connection-close-413", "function-answers-first"])
+def test_an_answer_given_before_the_body_was_read_reaches_the_client(tmp_path, serve, style, max_body, head,
+                                                                      expected):
+    """The server answers, then closes, while the client is still sending: the close must not
+    turn into a TCP reset that takes the answer with it (a kernel resets a connection closed
+    with unread input). The rest of the input is read and dropped until the client closes.
+    Fresh servers each round: whether input was still unread at the close depends on timing."""
+    write_function(tmp_path, UNREAD[style])
+    for _ in range(3):
+        server = serve(tmp_path, {"PYFUNC_MAX_BODY": str(max_body)})
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head + b"b" * BODY)  # a reset here, or in recv, fails the test
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.startswith(expected), received[:300]
+        server.stop()

@@ -11,6 +11,9 @@ the next write (``writelines``: one vectored write with uvloop), when the respon
 turn, so a streamed response never waits for its first body piece to show its head.
 ``100 Continue`` is never held: the client waits for it before it sends the body.
 
+Its ``close`` is the protocol's lingering close (``pyfunc.protocol``): a plain close with the
+request's body still unread would reset the connection and lose the answer.
+
 Order is kept: nothing else writes to the connection while a head is held (the protocol's own
 refusals wait for the response in flight to complete, which flushes first).
 """
@@ -18,6 +21,7 @@ refusals wait for the response in flight to complete, which flushes first).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 #: What uvicorn writes for ``Expect: 100-continue`` before the app reads the body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -26,11 +30,13 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class HeadHolder:
     """The part of ``asyncio.Transport`` a uvicorn ``RequestResponseCycle`` uses: write, close, is_closing."""
 
-    __slots__ = ("transport", "loop", "held")
+    __slots__ = ("transport", "loop", "closer", "held")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
+                 closer: Callable[[], None]) -> None:
         self.transport = transport
         self.loop = loop
+        self.closer = closer  # called by close(), after the held head is written
         self.held: bytes | None = None
 
     def write(self, data: bytes) -> None:
@@ -53,7 +59,7 @@ class HeadHolder:
 
     def close(self) -> None:
         self.flush()
-        self.transport.close()
+        self.closer()
 
     def is_closing(self) -> bool:
         return self.transport.is_closing()

@@ -181,11 +181,12 @@ class H2Protocol(asyncio.Protocol):
                  "state": self.app_state.copy()}
         stream = self.streams[stream_id] = H2Stream(self, stream_id, scope, more_body)
         self._cancel_idle()
-        task = self.loop.create_task(self._run(stream_id, stream))
+        task = self.loop.create_task(self._run(stream))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, stream_id: int, stream: H2Stream) -> None:
+    async def _run(self, stream: H2Stream) -> None:
+        stream_id = stream.stream_id
         try:
             await self.app(stream.scope, stream.receive, stream.send)
         except Exception:

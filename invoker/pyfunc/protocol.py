@@ -23,9 +23,12 @@ when given as ``http=``) adds, per connection:
   it is answered ``503`` and closed, so the process keeps descriptors for its own work and
   health probes still get through a slowloris. Logged once per burst.
 
-Answers that end a connection (400, 408, 431) are sent with ``Connection: close``, the write
-side is shut and the rest of the input is discarded for ``LINGER`` seconds before closing, as
-Go's server does, so the client reads the answer instead of a reset.
+Every close after an answer is a lingering close (``_linger``): the write side is shut, reading
+resumes and the rest of the input is discarded until the client closes or ``LINGER`` seconds
+pass, as Go's server does. A kernel answers a close with unread input by a TCP reset, and the
+client then loses the answer it had not read yet: an HTTP/1.0 ``411``, a ``413`` on a
+``Connection: close`` request, any function that answers before reading the whole body.
+pyfunc's own answers that end a connection (400, 408, 431) carry ``Connection: close``.
 
 A connection that starts with the HTTP/2 preface, or asks for ``Upgrade: h2c``, is handed
 over to ``pyfunc.h2c`` (imported only then).
@@ -38,6 +41,7 @@ after every response. In return each response's head is written together with it
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import httptools
@@ -95,6 +99,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._h2 = None  # the HTTP/2 protocol this connection was handed over to
         self._pending_refusal: tuple[int, str] | None = None  # (status, reason) once the answer in flight is sent
         self._holder: HeadHolder | None = None  # the cycles' transport: head and body in one write (pyfunc.coalesce)
+        self._lingering: asyncio.TimerHandle | None = None  # the close at the end of a lingering close
 
     # Connection
 
@@ -107,12 +112,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
-        self._holder = HeadHolder(transport, self.loop)
+        self._holder = HeadHolder(transport, self.loop, self._linger)
         if self.first_wait:
             self.timeout_keep_alive_task = self.loop.call_later(self.first_wait, self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._unset_keepalive_if_required()
+        if self._lingering is not None:
+            self._lingering.cancel()
         super().connection_lost(exc)
 
     def _make_room(self) -> bool:
@@ -185,12 +192,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._holder.flush()  # a HEAD answer's head (no body write follows)
         pending = self._pending_refusal
+        if self._lingering is not None:  # the answer closed the connection (HTTP/1.0, Connection: close)
+            self.server_state.total_requests += 1
+            self._pending_refusal = None  # nothing more is answered
+            return
         if pending is None or self.pipeline:
             super().on_response_complete()
             return
         self.server_state.total_requests += 1
         self._pending_refusal = None
-        self._refuse(*pending)  # a closing transport (HTTP/1.0, Connection: close) answers nothing more
+        self._refuse(*pending)
 
     def on_message_complete(self) -> None:
         self._head_budget = self.head_limit
@@ -265,13 +276,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
             self._pending_refusal = (status, reason)
             return
-        transport = self.transport
-        if transport.is_closing():
+        if self._lingering is not None or self.transport.is_closing():
             return
-        transport.write(_answer(status, reason))
+        self.transport.write(_answer(status, reason))
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after an answer without a reset: shut the write side, read and drop the rest of
+        the input, close when the client does or after LINGER seconds (module docstring)."""
+        transport = self.transport
+        if self._lingering is not None or transport.is_closing():
+            return
+        self._head_budget = -1  # data_received drops everything from now on
+        self._unset_keepalive_if_required()
         if transport.can_write_eof():
             transport.write_eof()
-        self.loop.call_later(LINGER, transport.close)
+        self.flow.resume_reading()  # uvicorn pauses reading past 64 KiB of unread body
+        self._lingering = self.loop.call_later(LINGER, transport.close)
 
     def _notice(self, key: str, message: str, *args: object) -> None:
         self.notices[key](self.loop.time(), message, *args)

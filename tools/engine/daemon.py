@@ -76,8 +76,9 @@ def install() -> None:
 
 
 @contextlib.contextmanager
-def _host_lock(path: Path):
-    """An exclusive ``flock(2)`` on ``path`` (made if absent) while the block runs; waits for other holders."""
+def host_lock(path: Path = START_LOCK):
+    """An exclusive ``flock(2)`` on ``path`` (made if absent; START_LOCK unless given) while the block runs;
+    waits for other holders."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -162,7 +163,7 @@ class Engine:
         self.state.mkdir(parents=True, exist_ok=True)
         started = False
         if not self.dockerd_running():
-            with _host_lock(START_LOCK):  # see START_LOCK
+            with host_lock():  # see START_LOCK
                 self._start_dockerd()
             started = True
         if not self.registry_running():
