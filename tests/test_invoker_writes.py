@@ -1,4 +1,4 @@
-"""The response path: a head goes out with its body in one write (pyfunc.coalesce), never later
+"""The response path: a head goes out with its body in one write (pyfunc.exchange), never later
 than it must; header checks are remembered for valid pairs only (pyfunc.framing); per-request
 ids come from a generator of their own (pyfunc.http.random_bits).
 

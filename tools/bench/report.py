@@ -183,7 +183,7 @@ Evidence from `python -X importtime -m pyfunc start` and cProfile of the request
   functions written `async def` skip it (async main(body) ≈ 0.9× raw uvicorn). The hand-off is
   ~7.5 µs against raw uvicorn's ~34 µs of CPU a request: no sync style on uvicorn can pass
   ~1.2× its throughput (section "Hot path" below).
-- **Writes**: each answer's head and body leave in one `send` (pyfunc.coalesce); uvicorn alone
+- **Writes**: each answer's head and body leave in one `send` (pyfunc.exchange); uvicorn alone
   writes them with two, ~40% of the server's samples before.
 - **CloudEvents**: binary mode is mapped into the SDK's CloudEvent in ~20 µs instead of the
   SDK's `from_http` + `to_binary` (~150 µs); with the thread hand-off of a sync function that
