@@ -51,6 +51,7 @@ import httptools
 
 from .exchange import Exchange, status_line
 from .flow import Flow
+from .forwarded import TrustedProxies
 from .limits import Limits, Notice
 
 #: Seconds a closing connection keeps draining input after the answer, before it is closed.
@@ -70,8 +71,9 @@ class _TooManyFields(Exception):
 
 class Site:
     """What the connections of one server share: the app, the limits, the open connections and
-    running exchanges (for the cap and the drain), the ``Date`` header (refreshed each second
-    by ``refresh_date``)."""
+    running exchanges (for the cap and the drain), the proxies whose forwarding headers are
+    believed (``pyfunc.forwarded``), the ``Date`` header (refreshed each second by
+    ``refresh_date``)."""
 
     def __init__(self, app: Any, limits: Limits, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
@@ -87,6 +89,7 @@ class Site:
         self.connections: set[Any] = set()
         self.tasks: set[asyncio.Task] = set()
         self.app_state: dict[str, Any] = {}
+        self.proxies = TrustedProxies.from_env()  # FORWARDED_ALLOW_IPS
         self.total_requests = 0
         self.date_value = b""
         self.date = b""
@@ -124,6 +127,7 @@ class H1Connection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
+        self.forwarded = False  # the head has X-Forwarded-For or -Proto
         self.exchange: Exchange | None = None  # the request parsed last
         self.pipeline: deque[Exchange] = deque()  # parsed, waiting for the answers before theirs
         self.timer: asyncio.TimerHandle | None = None  # head or idle timeout
@@ -247,7 +251,7 @@ class H1Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = []
-        self.expect_continue = False
+        self.expect_continue = self.forwarded = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -256,6 +260,8 @@ class H1Connection(asyncio.Protocol):
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
+        elif name == b"x-forwarded-for" or name == b"x-forwarded-proto":
+            self.forwarded = True
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -277,6 +283,8 @@ class H1Connection(asyncio.Protocol):
                  "server": self.server, "client": self.client, "scheme": "http", "root_path": "",
                  "method": parser.get_method().decode("ascii"), "path": path, "raw_path": raw_path,
                  "query_string": url.query or b"", "headers": self.headers, "state": self.site.app_state.copy()}
+        if self.forwarded:
+            self.site.proxies.apply(scope)
         exchange = Exchange(self, scope, version != "1.0" and parser.should_keep_alive(), self.expect_continue)
         previous, self.exchange = self.exchange, exchange
         if previous is None or previous.complete:
