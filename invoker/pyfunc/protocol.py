@@ -100,6 +100,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._pending_refusal: tuple[int, str] | None = None  # (status, reason) once the answer in flight is sent
         self._holder: HeadHolder | None = None  # the cycles' transport: head and body in one write (pyfunc.coalesce)
         self._lingering: asyncio.TimerHandle | None = None  # the close at the end of a lingering close
+        self._client_done = False  # the client shut its sending side (half-close) during a request
 
     # Connection
 
@@ -121,6 +122,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._lingering is not None:
             self._lingering.cancel()
         super().connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        """A client that shuts its sending side after a request (half-close) still gets the
+        answer: the transport stays open while a request is in flight (uvicorn closes it at
+        once, and the answer is lost). Otherwise the connection closes."""
+        cycle = self.cycle
+        if self._lingering is None and cycle is not None and not cycle.response_complete:
+            self._client_done = True
+            return True
+        return None
 
     def _make_room(self) -> bool:
         """Close one connection that has waited over REPLACEABLE_AFTER seconds for a head."""
@@ -195,6 +206,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._lingering is not None:  # the answer closed the connection (HTTP/1.0, Connection: close)
             self.server_state.total_requests += 1
             self._pending_refusal = None  # nothing more is answered
+            return
+        if self._client_done and not self.pipeline:  # nothing more can come: close after the answer
+            self.server_state.total_requests += 1
+            self._pending_refusal = None
+            self._linger()
             return
         if pending is None or self.pipeline:
             super().on_response_complete()
@@ -289,8 +305,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._head_budget = -1  # data_received drops everything from now on
         self._unset_keepalive_if_required()
-        if transport.can_write_eof():
-            transport.write_eof()
+        if self._client_done or not transport.can_write_eof():
+            transport.close()  # nothing more can arrive, or no write side to shut
+            return
+        transport.write_eof()
         self.flow.resume_reading()  # uvicorn pauses reading past 64 KiB of unread body
         self._lingering = self.loop.call_later(LINGER, transport.close)
 
