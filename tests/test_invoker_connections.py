@@ -321,3 +321,23 @@ def test_an_answer_given_before_the_body_was_read_reaches_the_client(tmp_path, s
                 received += chunk
         assert received.startswith(expected), received[:300]
         server.stop()
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+], ids=["content-length", "chunked", "http10"])
+def test_a_client_that_half_closes_after_its_request_gets_the_answer(tmp_path, serve, request_bytes):
+    """Shutting the sending side once the request is sent (``nc -N``, some proxies) ends the
+    input, not the exchange: the answer is sent, then the connection closes."""
+    write_function(tmp_path, UNREAD["pyfunc"])
+    server = serve(tmp_path)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(request_bytes)
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(65536):  # ends: the server closes after the answer
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(b"read"), received[:300]
