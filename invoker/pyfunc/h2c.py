@@ -180,7 +180,7 @@ class H2Protocol(asyncio.Protocol):
         scope = {**self.base, "method": method.decode("ascii"), "path": urllib.parse.unquote(path),
                  "raw_path": parsed.path, "query_string": parsed.query or b"", "headers": headers,
                  "state": self.app_state.copy()}
-        self.site.proxies.apply(scope)  # X-Forwarded-For/-Proto from a trusted proxy (pyfunc.forwarded)
+        self.site.trusted_proxies().apply(scope)  # X-Forwarded-For/-Proto from a trusted proxy (pyfunc.forwarded)
         stream = self.streams[stream_id] = H2Stream(self, stream_id, scope, more_body)
         self._cancel_idle()
         task = self.loop.create_task(self._run(stream))

@@ -51,7 +51,6 @@ import httptools
 
 from .exchange import Exchange, status_line
 from .flow import Flow
-from .forwarded import TrustedProxies
 from .limits import Limits, Notice
 
 #: Seconds a closing connection keeps draining input after the answer, before it is closed.
@@ -89,7 +88,7 @@ class Site:
         self.connections: set[Any] = set()
         self.tasks: set[asyncio.Task] = set()
         self.app_state: dict[str, Any] = {}
-        self.proxies = TrustedProxies.from_env()  # FORWARDED_ALLOW_IPS
+        self._proxies: Any = None  # pyfunc.forwarded.TrustedProxies, made on first use
         self.total_requests = 0
         self.date_value = b""
         self.date = b""
@@ -102,6 +101,15 @@ class Site:
             _DAYS[now.tm_wday], now.tm_mday, _MONTHS[now.tm_mon - 1], now.tm_year, now.tm_hour, now.tm_min,
             now.tm_sec)).encode()
         self.date = b"date: " + self.date_value + b"\r\n"
+
+    def trusted_proxies(self) -> Any:
+        """The proxies whose X-Forwarded-* headers are believed (FORWARDED_ALLOW_IPS), read on
+        the first request that has such a header (``ipaddress`` is not imported before)."""
+        if self._proxies is None:
+            from .forwarded import TrustedProxies
+
+            self._proxies = TrustedProxies.from_env()
+        return self._proxies
 
     def notice(self, key: str, message: str, *args: object) -> None:
         self.notices[key](self.loop.time(), message, *args)
@@ -284,7 +292,7 @@ class H1Connection(asyncio.Protocol):
                  "method": parser.get_method().decode("ascii"), "path": path, "raw_path": raw_path,
                  "query_string": url.query or b"", "headers": self.headers, "state": self.site.app_state.copy()}
         if self.forwarded:
-            self.site.proxies.apply(scope)
+            self.site.trusted_proxies().apply(scope)
         exchange = Exchange(self, scope, version != "1.0" and parser.should_keep_alive(), self.expect_continue)
         previous, self.exchange = self.exchange, exchange
         if previous is None or previous.complete:
