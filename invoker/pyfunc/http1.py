@@ -137,6 +137,7 @@ class H1Connection(asyncio.Protocol):
         self.expect_continue = False
         self.forwarded = False  # the head has X-Forwarded-For or -Proto
         self.exchange: Exchange | None = None  # the request parsed last
+        self.active: Exchange | None = None  # the request being answered
         self.pipeline: deque[Exchange] = deque()  # parsed, waiting for the answers before theirs
         self.timer: asyncio.TimerHandle | None = None  # head or idle timeout
         self._head_budget = site.head_limit  # head bytes still allowed; -1 once the connection is closing
@@ -171,10 +172,9 @@ class H1Connection(asyncio.Protocol):
         self._cancel_timer()
         if self._lingering is not None:
             self._lingering.cancel()
-        if self.exchange is not None:
-            self.exchange.lost()
-        for waiting in self.pipeline:
-            waiting.lost()
+        for exchange in (self.active, *self.pipeline, self.exchange):
+            if exchange is not None:
+                exchange.lost()
         if self.flow is not None:
             self.flow.resume_writing()
 
@@ -313,6 +313,7 @@ class H1Connection(asyncio.Protocol):
     # Exchanges
 
     def _start(self, exchange: Exchange) -> None:
+        self.active = exchange
         task = self.loop.create_task(exchange.run(self.app))
         self.site.tasks.add(task)
         task.add_done_callback(self.site.tasks.discard)
