@@ -15,7 +15,7 @@ to show its head. Framing: the app's ``Content-Length`` is kept (``pyfunc.framin
 checked it), else the body is chunked; HEAD, 204 and 304 answers carry none. A body longer or
 shorter than its Content-Length is a RuntimeError, as is a message out of order. An answer
 with ``Connection: close``, to HTTP/1.0 or to a request that asked for it, ends the connection
-with a lingering close (``pyfunc.http1``).
+with a lingering close (``pyfunc.connection``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import signal
 import socket
 from typing import Any, Callable
 
-from .http1 import H1Connection, Site
+from .connection import Site
+from .http1 import H1Connection
 from .limits import Limits
 
 log = logging.getLogger("pyfunc")
