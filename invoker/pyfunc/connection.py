@@ -87,7 +87,7 @@ class Site:
 
     def trusted_proxies(self) -> Any:
         """The proxies whose X-Forwarded-* headers are believed (FORWARDED_ALLOW_IPS), read on
-        the first request that has such a header (``ipaddress`` is not imported before)."""
+        the first request that has such a header."""
         if self._proxies is None:
             from .forwarded import TrustedProxies
 
