@@ -21,7 +21,9 @@ Per connection:
 * **Connection cap** (``max_connections``, default from ``RLIMIT_NOFILE``): at the cap a new
   connection first replaces one that has waited over a second for a head (idle or slow), else
   it is answered ``503`` and closed, so the process keeps descriptors for its own work and
-  health probes still get through a slowloris. Logged once per burst.
+  health probes still get through a slowloris. Logged once per burst. The 503 too is closed
+  lingering (below), at most ``MAX_LINGERING_REFUSALS`` at once beyond the cap: a flood of
+  connections cannot take the descriptors the cap keeps free.
 
 Every close after an answer is a lingering close (``_linger``): the write side is shut, reading
 resumes and the rest of the input is discarded until the client closes or ``LINGER`` seconds
@@ -46,6 +48,8 @@ from .limits import Limits, Notice
 LINGER = 1.0
 #: A connection must have waited this long for a head before a new one may replace it at the cap.
 REPLACEABLE_AFTER = 1.0
+#: Connections answered 503 at the cap that may linger at once (they are not counted in the cap).
+MAX_LINGERING_REFUSALS = 32
 NO_LIMIT = sys.maxsize
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -73,6 +77,7 @@ class Site:
         self.app_state: dict[str, Any] = {}
         self._proxies: Any = None  # pyfunc.forwarded.TrustedProxies, made on first use
         self.total_requests = 0
+        self.lingering_refusals = 0  # connections answered 503 at the cap, not closed yet
         self.date_value = b""
         self.date = b""
         self.refresh_date()
@@ -116,6 +121,7 @@ class LimitedConnection(asyncio.Protocol):
         self._pending_refusal: tuple[int, str] | None = None  # (status, reason) once the answer in flight is sent
         self._lingering: asyncio.TimerHandle | None = None  # the close at the end of a lingering close
         self._client_done = False  # the client shut its sending side
+        self._refused = False  # answered 503 at the cap: counted in site.lingering_refusals
 
     def busy(self) -> bool:
         return False
@@ -188,6 +194,17 @@ class LimitedConnection(asyncio.Protocol):
         if self.closing():
             return
         self.transport.write(answer(status, reason))
+        self._linger()
+
+    def _refuse_at_cap(self) -> None:
+        """After the 503 of a connection over the cap: close lingering while few others do, else at once."""
+        site = self.site
+        if site.lingering_refusals >= MAX_LINGERING_REFUSALS:
+            self.transport.close()
+            return
+        site.lingering_refusals += 1
+        self._refused = True
+        self.flow = Flow(self.transport)  # type: ignore[arg-type]
         self._linger()
 
     def _linger(self) -> None:

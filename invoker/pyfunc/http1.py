@@ -60,7 +60,7 @@ class H1Connection(LimitedConnection):
             site.notice("cap", "open connections reached the cap of %d (PYFUNC_MAX_CONNECTIONS; from "
                         "RLIMIT_NOFILE unless set) and none is idle: new connections get 503", site.cap)
             transport.write(answer(503, "too many open connections, retry shortly", b"retry-after: 1\r\n"))
-            transport.close()
+            self._refuse_at_cap()
             return
         site.connections.add(self)
         self.flow = Flow(transport)  # type: ignore[arg-type]
@@ -71,6 +71,8 @@ class H1Connection(LimitedConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.site.connections.discard(self)
+        if self._refused:
+            self.site.lingering_refusals -= 1
         self._cancel_timer()
         if self._lingering is not None:
             self._lingering.cancel()
