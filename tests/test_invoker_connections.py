@@ -231,6 +231,34 @@ def test_connections_over_the_cap_get_503_logged_once_per_burst(tmp_path, serve)
     assert server.output.count("reached the cap of 4") == 1
 
 
+def test_the_503_at_the_cap_reaches_a_client_that_already_sent_its_request(tmp_path, serve):
+    """A connection over the cap whose request (and body) arrived before the server accepted it
+    gets the whole 503, not a TCP reset: closing with that input unread would send one."""
+    write_function(tmp_path, SLOW)
+    server = serve(tmp_path, {"PYFUNC_MAX_CONNECTIONS": "2"})
+    busy = [socket.create_connection(("127.0.0.1", server.port), timeout=15) for _ in range(2)]
+    for sock in busy:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n3")
+    time.sleep(0.5)
+    body = b"x" * 16_384
+    refused = []
+    for _ in range(20):  # connected and sent in a burst: most requests arrive before their accept
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+        refused.append(sock)
+    answers = []
+    for sock in refused:
+        received = b""
+        with sock:
+            while chunk := sock.recv(65536):  # a reset raises ConnectionResetError: the test fails
+                received += chunk
+        answers.append(received)
+    assert all(answer.startswith(b"HTTP/1.1 503 ") and answer.endswith(b"retry shortly\n") for answer in answers)
+    for sock in busy:
+        assert read_all(sock).endswith(b"done")
+        sock.close()
+
+
 def test_slowloris_with_1024_descriptors_leaves_probes_and_requests_working(tmp_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1400:
@@ -321,6 +349,35 @@ def test_an_answer_given_before_the_body_was_read_reaches_the_client(tmp_path, s
                 received += chunk
         assert received.startswith(expected), received[:300]
         server.stop()
+
+
+def test_a_client_that_keeps_sending_after_the_answer_is_closed_on_after_the_linger(tmp_path, serve):
+    """The lingering close is bounded: a client that goes on sending after the answer and never
+    closes is closed on once LINGER (1 s) passed, not kept open by its own bytes."""
+    write_function(tmp_path, UNREAD["pyfunc"])
+    server = serve(tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.0\r\nContent-Type: text/plain\r\n\r\nstart")  # undelimited: 411
+        sock.settimeout(0.05)
+        received = b""
+        answered = closed = None
+        deadline = time.monotonic() + 10
+        while closed is None and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"b" * 1024)
+                chunk = sock.recv(65536)  # b"" once the server shut its write side: it still reads
+            except socket.timeout:
+                continue
+            except OSError:  # reset: the server closed the connection, our later bytes unread
+                closed = time.monotonic()
+                break
+            received += chunk
+            if answered is None and b"\r\n\r\n" in received:
+                answered = time.monotonic()
+            time.sleep(0.02)
+    assert received.startswith(b"HTTP/1.1 411 "), received[:300]
+    assert answered is not None and closed is not None, "the server kept the connection open"
+    assert 0.8 <= closed - answered <= 4.0, closed - answered
 
 
 @pytest.mark.parametrize("request_bytes", [

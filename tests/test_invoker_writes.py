@@ -1,4 +1,4 @@
-"""The response path: a head goes out with its body in one write (pyfunc.coalesce), never later
+"""The response path: a head goes out with its body in one write (pyfunc.exchange), never later
 than it must; header checks are remembered for valid pairs only (pyfunc.framing); per-request
 ids come from a generator of their own (pyfunc.http.random_bits).
 
@@ -102,3 +102,61 @@ def test_per_request_ids_are_unique_and_unaffected_by_the_functions_random_seed(
         event_ids.add(dict(cloudevent.encode({"type": "t", "source": "/s"}, None, False).headers)[b"ce-id"])
     assert len(ids) == 2000 and all(re.fullmatch(r"[0-9A-Za-z]{12}", i) for i in ids)
     assert len(event_ids) == 2000 and all(uuid.UUID(i.decode()).version == 4 for i in event_ids)
+
+
+STREAMER = """
+import os
+
+def new():
+    return Function()
+
+class Function:
+    async def handle(self, scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        piece = b"x" * 65536
+        for sent in range(1, 513):  # 32 MiB
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            with open(os.environ["PROGRESS"], "w") as out:
+                out.write(str(sent))
+        await send({"type": "http.response.body", "body": b"end"})
+        message = await receive()  # after the answer: the spec's http.disconnect
+        with open(os.environ["PROGRESS"], "a") as out:
+            out.write(" " + message["type"])
+"""
+
+
+def test_a_client_that_does_not_read_holds_back_the_stream_not_memory(tmp_path, serve):
+    """Writing waits while the transport's buffer is full (flow control): a function streaming
+    32 MiB to a client that reads nothing gets only as far as the buffers let it, and the
+    client then reads every byte."""
+    (tmp_path / "func.py").write_text(STREAMER)
+    progress = tmp_path / "progress"
+    server = serve(tmp_path, {"PROGRESS": str(progress)})
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(2)
+        held_at = int(progress.read_text().split()[0]) if progress.exists() else 0
+        assert held_at < 256, f"{held_at} of 512 pieces sent to a client that read nothing"
+        data, _ = _read_until(sock, b"end\r\n0\r\n\r\n", 60)
+    assert data.split(b"\r\n\r\n", 1)[1].count(b"x") == 512 * 65536 and data.endswith(b"end\r\n0\r\n\r\n")
+    deadline = time.monotonic() + 10
+    while "http.disconnect" not in progress.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert progress.read_text() == "512 http.disconnect"
+
+
+def test_every_answer_carries_the_current_date(tmp_path, serve):
+    (tmp_path / "func.py").write_text("def main(req):\n    return 'hi'\n")
+    server = serve(tmp_path)
+    import email.utils
+
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, _ = _read_until(sock, b"hi", 10)
+            date = next(line.split(b": ", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"date: "))
+            assert abs(email.utils.parsedate_to_datetime(date.decode()).timestamp() - time.time()) < 3
+            time.sleep(1.2)

@@ -181,29 +181,40 @@ class App:
             ok, message = False, f"{probe} check raised {type(exc).__name__}"
         await send_response(send, self.adapter.probe_response(ok, message))
 
+    async def startup(self) -> bool:
+        """Run the function's ``start()`` (Knative) with a copy of the environment, then start the
+        loop watchdog. False, with the traceback logged, when ``start()`` raised."""
+        try:
+            await self.adapter.start(dict(os.environ))
+        except Exception as exc:
+            log.exception("the function's start() raised %s: %s; not serving", type(exc).__name__, exc)
+            return False
+        if self.loop_watchdog:
+            self.watchdog = LoopWatchdog(asyncio.get_running_loop(), self.loop_watchdog)
+            self.watchdog.start()
+        return True
+
+    async def shutdown(self) -> None:
+        """Run the function's ``stop()`` (its exception is logged), then stop the worker threads."""
+        try:
+            await self.adapter.stop()
+        except Exception:
+            log.exception("stop() of %s failed", self.adapter.target.name)
+        self.adapter.runner.shutdown()
+        if self.watchdog is not None:
+            self.watchdog.stop()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """The ASGI lifespan protocol around ``startup``/``shutdown`` (for ASGI servers: uvicorn on PyPy)."""
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                try:
-                    await self.adapter.start(dict(os.environ))
-                except Exception as exc:
-                    log.exception("start() of %s failed", self.adapter.target.name)
-                    await send({"type": "lifespan.startup.failed",
-                                "message": f"the function's start() raised {type(exc).__name__}: {exc}"})
+                if not await self.startup():
+                    await send({"type": "lifespan.startup.failed", "message": "the function's start() raised"})
                     return
-                if self.loop_watchdog:
-                    self.watchdog = LoopWatchdog(asyncio.get_running_loop(), self.loop_watchdog)
-                    self.watchdog.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                try:
-                    await self.adapter.stop()
-                except Exception:
-                    log.exception("stop() of %s failed", self.adapter.target.name)
-                self.adapter.runner.shutdown()
-                if self.watchdog is not None:
-                    self.watchdog.stop()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -2,7 +2,7 @@
 
 Knative's queue-proxy speaks h2c with prior knowledge to a container port named ``h2c``;
 other clients upgrade with ``Upgrade: h2c`` (RFC 7540 §3.2; RFC 9113 dropped it, curl and
-Go still send it). The HTTP/1.1 protocol (``pyfunc.protocol``) hands the connection over
+Go still send it). The HTTP/1.1 protocol (``pyfunc.http1``) hands the connection over
 when it starts with the HTTP/2 preface, or after a bodiless ``Upgrade: h2c`` request
 (answered ``101``, its response then goes on stream 1), as hypercorn does. This module, and
 ``h2``, are imported only then.
@@ -28,8 +28,8 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import httptools
-from uvicorn.protocols.http.flow_control import FlowControl
 
+from .flow import Flow
 from .h2stream import H2Stream
 
 log = logging.getLogger("pyfunc")
@@ -40,16 +40,17 @@ MAX_STREAMS = 100
 
 
 class H2Protocol(asyncio.Protocol):
-    """Serves one h2c connection taken over from ``http1`` (a ``LimitedHttpToolsProtocol``)."""
+    """Serves one h2c connection taken over from ``http1`` (a ``pyfunc.http1.H1Connection``)."""
 
     def __init__(self, http1) -> None:
-        self.app, self.loop, self.transport = http1.app, http1.loop, http1.transport
-        self.connections, self.tasks, self.state = http1.connections, http1.tasks, http1.server_state
-        self.idle_timeout, self.field_limit = http1.idle_timeout, http1.field_limit
-        self.base = {"type": "http", "asgi": {"version": http1.asgi_version, "spec_version": "2.3"},
-                     "http_version": "2", "server": http1.server, "client": http1.client, "scheme": http1.scheme,
-                     "root_path": http1.root_path}
-        self.app_state = http1.app_state
+        site = self.site = http1.site
+        self.app, self.loop, self.transport = site.app, site.loop, http1.transport
+        self.connections, self.tasks = site.connections, site.tasks
+        self.idle_timeout, self.field_limit = site.idle_timeout, site.field_limit
+        self.base = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                     "http_version": "2", "server": http1.server, "client": http1.client, "scheme": "http",
+                     "root_path": ""}
+        self.app_state = site.app_state
         settings = {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS}
         if http1.head_limit < (1 << 31):
             settings[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] = http1.head_limit
@@ -57,7 +58,7 @@ class H2Protocol(asyncio.Protocol):
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values=settings)
         if http1.head_limit < (1 << 31):  # enforced from the first HEADERS, not only once the client ACKs
             self.h2.decoder.max_header_list_size = http1.head_limit
-        self.flow = FlowControl(self.transport)
+        self.flow = Flow(self.transport)
         self.streams: dict[int, H2Stream] = {}
         self.window = asyncio.Event()
         self.closing = False
@@ -179,6 +180,7 @@ class H2Protocol(asyncio.Protocol):
         scope = {**self.base, "method": method.decode("ascii"), "path": urllib.parse.unquote(path),
                  "raw_path": parsed.path, "query_string": parsed.query or b"", "headers": headers,
                  "state": self.app_state.copy()}
+        self.site.trusted_proxies().apply(scope)  # X-Forwarded-For/-Proto from a trusted proxy (pyfunc.forwarded)
         stream = self.streams[stream_id] = H2Stream(self, stream_id, scope, more_body)
         self._cancel_idle()
         task = self.loop.create_task(self._run(stream))

@@ -58,7 +58,7 @@ class H2Stream:
             return
         try:
             if message["type"] == "http.response.start":
-                headers = [(b":status", b"%d" % message["status"]), *conn.state.default_headers]
+                headers = [(b":status", b"%d" % message["status"]), (b"date", conn.site.date_value)]
                 headers += [(name.lower(), value) for name, value in message.get("headers", [])
                             if name.lower() not in HOP_BY_HOP]
                 conn.h2.send_headers(self.stream_id, headers)

@@ -1,6 +1,6 @@
 """The connection-level limits the HTTP protocols enforce, and the once-per-burst warning they log.
 
-See ``pyfunc.protocol`` (HTTP/1.1) and ``pyfunc.h2c`` (HTTP/2) for where each applies.
+See ``pyfunc.connection`` (HTTP/1.1) and ``pyfunc.h2c`` (HTTP/2) for where each applies.
 """
 
 from __future__ import annotations

@@ -2,15 +2,22 @@
 
 The hand-off is the cost that dominates a sync function's request (reference
 perf-baselines: functions-framework ASGI serves sync functions 2.2× slower than async ones,
-because of ``run_in_executor``). Here a job is one tuple on a ``SimpleQueue`` and one
-``call_soon_threadsafe`` back: no ``concurrent.futures.Future`` and no future chaining.
-Threads start on demand, at most ``max_workers`` (MAX_WORKERS, seed handler-template: 50).
+because of ``run_in_executor``), and most of it is the event loop and the worker threads
+taking the GIL from each other. So the hand-off is batched both ways:
 
-Accounting, all under one lock taken once per hand-off and once per finished job:
-``_free`` is idle threads minus queued jobs. A job decrements it; when it goes negative no
-thread is free for the job and one starts (below ``max_workers``). A thread that finished
-a job increments it. So a thread that is about to take an already-queued job is never
-counted twice, and up to ``max_workers`` calls always run at once.
+* a request appends its job to a deque; once per loop turn, after that turn's requests were
+  queued, the loop wakes one thread if none is awake to take them (``_kick``);
+* a thread that takes a job while more wait, and sees no other awake thread to take them,
+  wakes a successor first: so a call that blocks (I/O, ``time.sleep``) never holds up the
+  jobs behind it, and up to ``max_workers`` calls always run at once. A fast call keeps the
+  GIL, finishes, and its thread takes the next job itself; the successor finds nothing and
+  sleeps again;
+* results go to a deque the loop empties in one callback (``_settle``), scheduled with one
+  ``call_soon_threadsafe`` per batch, not one per result.
+
+Threads start on demand, at most ``max_workers`` (MAX_WORKERS, seed handler-template: 50).
+All accounting is under one lock: ``_looking`` counts awake threads not in a call (they will
+take queued jobs); a sleeping thread waits on its own gate (``_idle``, most recent first).
 
 Stuck calls: when a request gives up on a running call (the invoker's timeout cancelled it),
 the thread is *abandoned*: it still runs user code nobody waits for. Up to ``max_workers``
@@ -30,12 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import queue
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
-#: Markers in a job's ``claim`` list; the first one appended decides (``list.append`` is atomic).
+#: Markers in a job's ``claim`` list; the first one appended decides (both under the lock).
 _RUN, _CANCEL, _DONE = "run", "cancel", "done"
 
 
@@ -49,12 +56,17 @@ class Runner:
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
         self.max_spares = max_workers
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: deque[tuple] = deque()  # (func, args, kwargs, future, claim)
         self._lock = threading.Lock()
+        self._idle: list[threading.Lock] = []  # the gates of sleeping threads
+        self._looking = 0  # awake threads not in a call
         self._threads = 0  # threads holding one of the max_workers places
-        self._free = 0  # idle threads minus queued jobs
         self._spares = 0  # abandoned threads that were replaced and still run their call
         self._stuck: list[list] = []  # claims of abandoned calls whose threads still hold a place
+        self._closing = False
+        self._kicking = False  # a _kick is scheduled for this loop turn
+        self._results: deque[tuple] = deque()  # (future, result, error) for the loop
+        self._settling = False  # a _settle is scheduled
         self.stuck_since: float | None = None
 
     def wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,7 +77,10 @@ class Runner:
             loop = asyncio.get_running_loop()
             future = loop.create_future()
             claim: list[str] = []
-            self._submit((func, args, kwargs, future, loop, claim))
+            self._jobs.append((func, args, kwargs, future, claim))
+            if not self._kicking:
+                self._kicking = True
+                loop.call_soon(self._kick)
             try:
                 return await future
             except asyncio.CancelledError:
@@ -74,33 +89,85 @@ class Runner:
 
         return in_thread
 
-    def _submit(self, job: tuple) -> None:
-        self._jobs.put(job)
+    def _kick(self) -> None:
+        """On the loop, once per turn: wake a thread for the jobs queued, unless one is awake."""
+        self._kicking = False
         with self._lock:
-            self._free -= 1
-            start = self._free < 0 and self._threads < self.max_workers
-            if start:
-                self._threads += 1
-                self._free += 1
+            start = self._wake()
         if start:
-            threading.Thread(target=self._work, name=f"pyfunc-{self._threads}", daemon=True).start()
+            self._start()
+
+    def _wake(self) -> bool:
+        """Under the lock: make a thread look at the queue if none does. True: start one."""
+        if not self._jobs or self._looking or self._closing:
+            return False
+        if self._idle:
+            self._looking += 1
+            self._idle.pop().release()
+            return False
+        if self._threads >= self.max_workers:
+            return False  # every place is in a call: the first to return takes the job
+        self._threads += 1
+        self._looking += 1
+        return True
+
+    def _start(self) -> None:
+        threading.Thread(target=self._work, name=f"pyfunc-{self._threads}", daemon=True).start()
 
     def _work(self) -> None:
         jobs, lock = self._jobs, self._lock
+        gate = threading.Lock()  # held: acquiring it again sleeps until a _wake releases it
+        gate.acquire()
         while True:
-            job = jobs.get()
+            job = None
+            with lock:
+                while jobs:
+                    job = jobs.popleft()
+                    claim = job[4]
+                    claim.append(_RUN)
+                    if claim[0] is _RUN:
+                        break
+                    job = None  # cancelled while it queued: skipped
+                self._looking -= 1
+                if job is None:
+                    if self._closing:
+                        return
+                    self._idle.append(gate)
+                    start = False
+                else:
+                    start = self._wake()  # a successor for the jobs behind this one
             if job is None:
-                return
-            claim = job[5]
-            claim.append(_RUN)
-            if claim[0] is _RUN:  # not cancelled while it queued
-                _run(*job)
+                gate.acquire()
+                continue
+            if start:
+                self._start()
+            self._deliver(job[3], _call(job[0], job[1], job[2]))
             job = None  # an idle thread must not keep its last request (and body) alive
             with lock:
                 claim.append(_DONE)
                 if len(claim) > 2 and claim[1] is _CANCEL and not self._rejoin(claim):
                     return
-                self._free += 1
+                self._looking += 1
+
+    def _deliver(self, future: asyncio.Future, outcome: tuple) -> None:
+        """From a thread: queue the outcome; the first of a batch schedules ``_settle``."""
+        self._results.append((future, *outcome))
+        if not self._settling:
+            self._settling = True
+            future.get_loop().call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        """On the loop: settle every future whose call returned."""
+        self._settling = False  # first: a result queued from now on schedules another _settle
+        results = self._results
+        while results:
+            future, result, error = results.popleft()
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
     def _abandon(self, claim: list) -> None:
         """On the loop: the request stopped waiting. A running call's thread is replaced or marked stuck."""
@@ -108,22 +175,19 @@ class Runner:
             claim.append(_CANCEL)
             if claim[0] is not _RUN or claim[1] is not _CANCEL:
                 return  # cancelled while queued (the thread skips it), or already finished
+            start = False
             if self._spares < self.max_spares:
                 claim.append("spare")
                 self._spares += 1
                 self._threads -= 1
-                start = self._free < 0  # jobs wait: start the replacement now
-                if start:
-                    self._threads += 1
-                    self._free += 1
+                start = self._wake()  # jobs wait: the replacement takes them now
             else:
                 claim.append("stuck")
                 self._stuck.append(claim)
                 if len(self._stuck) >= self.max_workers and self.stuck_since is None:
                     self.stuck_since = time.monotonic()
-                start = False
         if start:
-            threading.Thread(target=self._work, name=f"pyfunc-{self._threads}", daemon=True).start()
+            self._start()
 
     def _rejoin(self, claim: list) -> bool:
         """Under the lock, in a thread whose abandoned call returned: whether it goes on serving.
@@ -145,31 +209,22 @@ class Runner:
         return True
 
     def shutdown(self) -> None:
-        """Let every thread finish its current job and exit."""
-        for _ in range(self._threads + self._spares):
-            self._jobs.put(None)
+        """Let every thread finish its current call and exit."""
+        with self._lock:
+            self._closing = True
+            while self._idle:
+                self._looking += 1
+                self._idle.pop().release()
 
 
-def _run(func: Callable[..., Any], args: tuple, kwargs: dict, future: asyncio.Future,
-         loop: asyncio.AbstractEventLoop, claim: list) -> None:
-    """Call ``func`` in this worker thread and settle ``future`` on ``loop`` with the outcome."""
+def _call(func: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, BaseException | None]:
+    """``(result, None)`` or ``(None, error)`` of ``func(*args, **kwargs)``, in a worker thread."""
     try:
-        result = func(*args, **kwargs)
+        return func(*args, **kwargs), None
     except Exception as exc:
-        loop.call_soon_threadsafe(_settle, future, None, exc)
+        return None, exc
     except BaseException as exc:  # SystemExit and the like must not stop the server
-        loop.call_soon_threadsafe(_settle, future, None, RuntimeError(f"{type(exc).__name__} raised: {exc}"))
-    else:
-        loop.call_soon_threadsafe(_settle, future, result, None)
-
-
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+        return None, RuntimeError(f"{type(exc).__name__} raised: {exc}")
 
 
 def is_async(func: Callable[..., Any]) -> bool:

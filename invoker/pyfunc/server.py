@@ -1,10 +1,10 @@
-"""Serve the App with uvicorn (httptools and uvloop where installed) on every listen address.
+"""Serve the App on every listen address: ``pyfunc.serving`` (HTTP/1.1 on httptools, uvloop
+where installed), or uvicorn's h11 protocol where httptools is missing (PyPy).
 
-uvicorn owns the signals: on SIGTERM/SIGINT it stops accepting, waits up to ``grace``
-seconds for in-flight requests, then runs the lifespan shutdown (the function's ``stop()``)
-and returns, so the process exits 0. With more than one worker process
-(``Config.worker_processes``) each runs this server on the sockets bound here, forked by
-``pyfunc.workers`` once everything is imported.
+On SIGTERM/SIGINT the server stops accepting, waits up to ``grace`` seconds for in-flight
+requests, then runs the function's ``stop()`` and returns, so the process exits 0. With more
+than one worker process (``Config.worker_processes``) each runs this server on the sockets
+bound here, forked by ``pyfunc.workers`` once everything is imported.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import sys
+from typing import Any
 
 from .config import Config
 from .errors import ConfigError
@@ -25,8 +26,8 @@ log = logging.getLogger("pyfunc")
 def bind(addresses: tuple[tuple[str, int], ...]) -> list[socket.socket]:
     """Bound, not yet listening sockets for ``addresses``, as ``(host, port)`` pairs.
 
-    The sockets do not ``listen()``: uvicorn's ``create_server`` does that after the ASGI
-    lifespan startup (the function's ``start()``) completed, so until then a TCP connect — a
+    The sockets do not ``listen()``: the server's ``create_server`` does that after the app's
+    startup (the function's ``start()``) completed, so until then a TCP connect — a
     Knative readiness probe's default — is refused, and a failed start never accepted one.
 
     ``::`` (``[::]``) serves IPv4 too: as func-python does, the IPv4 wildcard on the same port
@@ -84,33 +85,15 @@ def serve(app, config: Config) -> None:
 
     Raises SystemExit(3) when the function's ``start()`` failed (in any worker).
     """
-    import uvicorn
-
     sockets = bind(config.addresses)
     if importlib.util.find_spec("httptools"):
         from .limits import Limits, raise_descriptor_limit
-        from .protocol import protocol_class
+        from .serving import Server
 
         raise_descriptor_limit()
-        http: object = protocol_class(Limits.from_config(config))
+        server: Any = Server(app, Limits.from_config(config), config.grace)
     else:  # PyPy: uvicorn's h11 protocol, with h11's head limit and uvicorn's idle timeout only
-        http = "h11"
-    uconfig = uvicorn.Config(
-        app,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http=http,
-        h11_max_incomplete_event_size=config.max_header_bytes or None,
-        timeout_keep_alive=config.idle_timeout or 5,
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        log_config=None,
-        log_level="debug" if config.debug else "info",
-        timeout_graceful_shutdown=config.grace,
-        ws="none",
-        workers=1,  # per process; else uvicorn reads WEB_CONCURRENCY itself (pyfunc.workers forks them)
-    )
-    server = uvicorn.Server(uconfig)
+        server = _uvicorn_server(app, config)
     listening = ", ".join(_shown(s) for s in sockets)
     processes = config.worker_processes
     if processes > 1 and not _supervisable():
@@ -122,21 +105,30 @@ def serve(app, config: Config) -> None:
         return
     from .workers import supervise
 
-    uconfig.load()  # uvicorn's protocol, lifespan and loop modules are imported once, before the fork
-    uconfig.get_loop_factory()
     status = supervise(lambda: _run(server, sockets), processes, sockets)
     if status:
         raise SystemExit(status)
 
 
+def _uvicorn_server(app, config: Config) -> Any:
+    import uvicorn
+
+    uconfig = uvicorn.Config(app, loop="asyncio", http="h11", h11_max_incomplete_event_size=config.max_header_bytes or None,
+                             timeout_keep_alive=config.idle_timeout or 5, lifespan="on", access_log=False,
+                             server_header=False, log_config=None, log_level="debug" if config.debug else "info",
+                             timeout_graceful_shutdown=config.grace, ws="none", workers=1)
+    uconfig.load()  # imported once, before any fork
+    return uvicorn.Server(uconfig)
+
+
 def _run(server, sockets: list[socket.socket]) -> None:
-    """Run one uvicorn server on ``sockets`` until it drained; SystemExit(3) when it never started."""
-    # uvicorn re-raises the signal it caught once it has drained; these handlers absorb it,
-    # so a SIGTERM drain ends with exit status 0 as Kubernetes and Knative expect. One that
-    # comes before uvicorn's own handlers are in place (a worker told to stop as it forks)
-    # still stops the server: right after its startup.
+    """Run one server on ``sockets`` until it drained; SystemExit(3) when it never started."""
+    # A signal that comes before the server's own handlers are in place (a worker told to
+    # stop as it forks) still stops the server: right after its startup. uvicorn (PyPy)
+    # re-raises the signal it caught once it has drained: absorbed here, so a SIGTERM drain
+    # ends with exit status 0 as Kubernetes and Knative expect.
     def drained(signum: int, frame: object) -> None:
-        if server.should_exit:  # uvicorn re-raised it after draining
+        if server.should_exit:
             log.info("stopped after %s", signal.Signals(signum).name)
         else:
             server.should_exit = True

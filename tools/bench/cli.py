@@ -76,7 +76,6 @@ def main() -> int:
     image = measure_images(args.cold_starts) if not args.only or "image" in args.only else None
     rows = targets(results, build)
     out = Path(args.out)
-    chart(results, out.parent / "benchmarks.png")
     command = "PYTHONPATH=tools python -m bench " + " ".join(sys.argv[1:])
     image_text = ""
     if image is not None:
@@ -87,6 +86,7 @@ def main() -> int:
                 if results.get(name, {}).get("cold_ms")}
         previous = section_of(out.read_text(), IMAGE_HEADING) if out.exists() else None
         image_text = image_section(image, command.strip(), datetime.date.today().isoformat(), host, previous)
+    chart(results, rows, out.parent / "benchmarks.png")
     out.write_text(report(results, build, soaked, rows, args, command.strip(), proxied, image_text))
     print(out.read_text())
     return 0

@@ -15,24 +15,32 @@ from pathlib import Path
 
 from .cases import BENCH, CONFIGS, ENVIRONMENTS, PYFUNC_PACKAGES, WORKERS
 from . import sections
+from .targets import score
 
 
-def chart(results: dict[str, dict], path: Path) -> None:
+def chart(results: dict[str, dict], rows: list[tuple[str, str, str, bool]], path: Path) -> None:
+    """Three panels: req/s per configuration, cold starts, and each target's measured ÷ goal."""
+    scored = [(name, value) for name, goal, measured, _ in rows if (value := score(goal, measured)) is not None]
     data = {"labels": [c.label for c in CONFIGS if c.name in results],
             "rps": [results[c.name]["req_per_s"] for c in CONFIGS if c.name in results],
-            "cold": [(c.label, results[c.name]["cold_ms"]) for c in CONFIGS if results.get(c.name, {}).get("cold_ms")]}
+            "cold": [(c.label, results[c.name]["cold_ms"]) for c in CONFIGS if results.get(c.name, {}).get("cold_ms")],
+            "scores": scored}
     code = textwrap.dedent("""
         import json, sys
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         data = json.loads(sys.argv[1])
-        fig, (a, b) = plt.subplots(1, 2, figsize=(15, 7), gridspec_kw={"width_ratios": [3, 2]})
+        fig, (a, b, c) = plt.subplots(1, 3, figsize=(24, 8), gridspec_kw={"width_ratios": [3, 2, 3]})
         a.barh(data["labels"], data["rps"], color="#3b7dd8"); a.invert_yaxis(); a.set_xlabel("requests/s (median of passes)")
         a.set_title("Throughput, one run, same machine")
         names = [c[0] for c in data["cold"]]; values = [c[1] for c in data["cold"]]
         b.barh(names, values, color="#d8843b"); b.invert_yaxis(); b.set_xlabel("ms, spawn to first 200 (median of 5)")
         b.set_title("Cold start")
+        names = [s[0] for s in data["scores"]]; values = [s[1] for s in data["scores"]]
+        c.barh(names, values, color=["#3ba55d" if v >= 1 else "#d83b3b" for v in values]); c.invert_yaxis()
+        c.axvline(1.0, color="black", linewidth=1); c.set_xlabel("measured ÷ goal (1 or more: met)")
+        c.set_title("Targets of the performance issue")
         fig.tight_layout(); fig.savefig(sys.argv[2], dpi=90)
     """)
     subprocess.run([str(BENCH / "raw" / "bin" / "python"), "-c", code, json.dumps(data), str(path)], check=True)
@@ -183,7 +191,7 @@ Evidence from `python -X importtime -m pyfunc start` and cProfile of the request
   functions written `async def` skip it (async main(body) ≈ 0.9× raw uvicorn). The hand-off is
   ~7.5 µs against raw uvicorn's ~34 µs of CPU a request: no sync style on uvicorn can pass
   ~1.2× its throughput (section "Hot path" below).
-- **Writes**: each answer's head and body leave in one `send` (pyfunc.coalesce); uvicorn alone
+- **Writes**: each answer's head and body leave in one `send` (pyfunc.exchange); uvicorn alone
   writes them with two, ~40% of the server's samples before.
 - **CloudEvents**: binary mode is mapped into the SDK's CloudEvent in ~20 µs instead of the
   SDK's `from_http` + `to_binary` (~150 µs); with the thread hand-off of a sync function that
