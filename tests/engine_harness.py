@@ -70,15 +70,17 @@ class Harness:
             futures = {name: pool.submit(self.build, *spec) for name, spec in specs.items()}
             return {name: future.result() for name, future in futures.items()}
 
-    def run(self, image: str, env: dict[str, str] | None = None, ready_path: str = "/healthz/ready") -> Container:
-        """``docker run`` on the bridge network with 8080 published on a free loopback port; waits for 200."""
+    def run(self, image: str, env: dict[str, str] | None = None, ready_path: str = "/healthz/ready",
+            options: tuple[str, ...] = ()) -> Container:
+        """``docker run`` on the bridge network with 8080 published on a free loopback port, and
+        ``options`` (e.g. ``("--cpus", "2")``); waits for 200."""
         self._count += 1
         name = f"pyfunc-e2e-{os.getpid()}-{self._count}"
         port = cnb_host.free_port()
         argv = ["run", "-d", "--name", name, "--network", "bridge", "-p", f"127.0.0.1:{port}:8080"]
         for key, value in (env or {}).items():
             argv += ["-e", f"{key}={value}"]
-        self.engine.docker(*argv, image)
+        self.engine.docker(*argv, *options, image)
         self.containers.append(name)
         container = Container(self.engine, name, f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 60

@@ -9,6 +9,7 @@ asked over a port published on 127.0.0.1. Slow (minutes); see engine_harness for
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -138,6 +139,19 @@ def test_docker_stop_drains_an_in_flight_request_and_exits_0(docker_engine, imag
     assert container.stop(timeout=30) == 0, container.logs()
     request.join(60)
     assert answers and answers[0].status_code == 200 and answers[0].text == "drained", container.logs()
+
+
+@pytest.mark.parametrize("cpus, processes", [("2", 2), ("1.5", 1)])
+def test_worker_processes_follow_the_containers_cpu_quota(docker_engine, images, cpus, processes):
+    """``docker run --cpus`` sets the container's CFS quota, as a Kubernetes CPU limit does; the
+    default number of worker processes is its whole CPUs (the host's CPU count plays no part)."""
+    if (os.cpu_count() or 1) < float(cpus):
+        pytest.skip(f"docker run --cpus {cpus} needs as many CPUs on the host; it has {os.cpu_count()}")
+    container = docker_engine.run(built(docker_engine, images, "http"), options=("--cpus", cpus))
+    logs = container.logs()
+    forked = logs.count(" forked (pid ")
+    assert forked == (processes if processes > 1 else 0), logs
+    assert (f"in {processes} worker processes" in logs) == (processes > 1), logs
 
 
 def test_deploy_options_of_func_yaml_are_image_labels(docker_engine, images):

@@ -50,6 +50,22 @@ def test_concurrent_sync_calls_overlap_on_every_fresh_start(tmp_path, serve):
         server.stop()
 
 
+def test_max_workers_blocking_calls_run_at_once(tmp_path, serve):
+    """As many sleeping calls as MAX_WORKERS all run at once, also when they arrive in one burst
+    (the threads are woken once per loop turn, each waking the next while jobs wait)."""
+    write_function(tmp_path, OVERLAP)
+    server = serve(tmp_path, {"MAX_WORKERS": "6"})
+    for round_ in range(3):
+        requests.post(server.url, data="peak")
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: requests.post(server.url, data="1", timeout=30).text, range(6)))
+        elapsed = time.monotonic() - started
+        assert answers == ["ok"] * 6
+        assert requests.post(server.url, data="peak").text == "6", f"round {round_}"
+        assert elapsed < 1.9, f"round {round_}: six 1 s calls took {elapsed:.2f}s"
+
+
 def test_calls_beyond_max_workers_wait_for_a_thread(tmp_path, serve):
     write_function(tmp_path, OVERLAP)
     server = serve(tmp_path, {"MAX_WORKERS": "2"})

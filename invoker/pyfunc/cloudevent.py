@@ -182,11 +182,12 @@ def encode(attrs: dict[str, Any], data: Any, structured: bool, sender: str = "th
     rules.from_v03(attrs)  # always 1.0; renames 0.3's schemaurl
     if "id" not in attrs:  # a version-4 UUID (random_bits: no system call per reply)
         attrs["id"] = str(uuid.UUID(int=random_bits(128), version=4))
-    attrs.setdefault("time", datetime.now(timezone.utc).isoformat())
     try:
         rules.check(attrs)
     except ValueError as exc:
         raise TypeError(f"{sender} replied with an invalid CloudEvent: {exc}") from None
+    if "time" not in attrs:  # after the check: the time of now is a valid one
+        attrs["time"] = datetime.now(timezone.utc).isoformat()
     if structured:
         headers, body = to_structured(CloudEvent(attrs, data))
         return Response(200, _raw(headers), body if isinstance(body, bytes) else str(body).encode("utf-8"))
@@ -226,7 +227,7 @@ def _marshaller(content_type: str | None):
 def is_reply(value: Any) -> bool:
     """True for what a CloudEvent function returns to send an event back."""
     return isinstance(value, CloudEvent) or (
-        isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Mapping)
+        isinstance(value, tuple) and len(value) == 2 and (type(value[0]) is dict or isinstance(value[0], Mapping))
     )
 
 

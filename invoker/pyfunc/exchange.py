@@ -11,7 +11,8 @@ answer began. After the whole body, or once the answer is complete or the client
 Answer: the head is held and written together with the first body piece (one ``writelines``:
 one ``send`` system call with uvloop, where writing head and body apart costs two), at the
 latest on the event loop's next turn, so a streamed answer never waits for its first piece
-to show its head. Framing: the app's ``Content-Length`` is kept (``pyfunc.framing`` has
+to show its head. A buffered answer (``pyfunc.http.send_response``) skips the two messages:
+``answer`` writes head and body at once. Framing: the app's ``Content-Length`` is kept (``pyfunc.framing`` has
 checked it), else the body is chunked; HEAD, 204 and 304 answers carry none. A body longer or
 shorter than its Content-Length is a RuntimeError, as is a message out of order. An answer
 with ``Connection: close``, to HTTP/1.0 or to a request that asked for it, ends the connection
@@ -137,7 +138,25 @@ class Exchange:
         else:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
 
+    async def answer(self, status: int, headers: Any, body: bytes) -> None:
+        """The whole answer at once, ``headers`` already framed (``pyfunc.framing.frame``): as
+        ``http.response.start`` then one ``http.response.body``, written in one go."""
+        conn = self.conn
+        if conn.flow.write_paused and not self.disconnected:
+            await conn.flow.drain()
+        if self.disconnected:
+            return
+        if self.started:
+            raise RuntimeError("Unexpected ASGI message 'http.response.start' sent, after response already started.")
+        self.held = self._head(status, headers)
+        self._body(body, False)
+
     def _start(self, status: int, headers: Any) -> None:
+        self.held = self._head(status, headers)
+        self.conn.loop.call_soon(self.flush)
+
+    def _head(self, status: int, headers: Any) -> bytes:
+        """The answer's head; notes its framing and whether the connection closes after it."""
         self.started = True
         self.waiting_for_continue = False
         head = [status_line(status), self.conn.site.date]
@@ -162,8 +181,7 @@ class Exchange:
             self.chunked = True
             head.append(b"transfer-encoding: chunked\r\n")
         head.append(b"\r\n")
-        self.held = b"".join(head)
-        self.conn.loop.call_soon(self.flush)
+        return b"".join(head)
 
     def _body(self, body: bytes, more_body: bool) -> None:
         if self.head_only:

@@ -126,8 +126,14 @@ class Response:
 async def send_response(send: Send, response: Response) -> None:
     """Send ``response`` as the two ASGI messages, framed by the server (``framing.frame``:
     its own Content-Length, none for 204/304). Raises ``framing.InvalidResponse`` before
-    anything is sent when the status or a header cannot be sent."""
+    anything is sent when the status or a header cannot be sent. To pyfunc's own HTTP/1.1
+    server (``send`` is an ``Exchange``'s) it goes in one call, ``Exchange.answer``: the same
+    bytes without two message dicts, two sends and a flush callback (~9% of a sync hello's CPU)."""
     headers, body = frame(response.status, response.headers, response.body)
+    answer = getattr(getattr(send, "__self__", None), "answer", None)  # pyfunc.exchange.Exchange.send
+    if answer is not None:
+        await answer(response.status, headers, body)
+        return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
