@@ -11,12 +11,11 @@ from pathlib import Path
 
 from . import __doc__ as DOC
 from .buildpack import buildpack_times
-from .cases import CONFIGS, ENVIRONMENTS, ROOT, WHEELS, WORKERS, prepare
+from .cases import CONFIGS, ENVIRONMENTS, ROOT, WHEELS, prepare
 from .image import measure_images
-from .load import measure, queue_proxy, soak
+from .load import cold_start_all, measure, queue_proxy, soak
 from .report import chart, proxied_section, report, splice
 from .sections import IMAGE_HEADING, image_section, image_targets, section_of, with_image
-from .server import cold_starts
 from .targets import targets
 
 #: Parts that rewrite only their own section of BENCHMARKS.md when they are all ``--only`` names.
@@ -62,11 +61,13 @@ def main() -> int:
             r = results[config.name]
             print(f"  {r['req_per_s']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, errors {r['errors']:.0f}, "
                   f"cold {r['cold_ms'] or 0:.0f} ms, RSS {r['rss']:.0f} MiB", flush=True)
-        if "pyfunc-body" in results and "pyfunc-body-workers" in results:  # side by side: 1 vs N workers
-            named = {c.name: c for c in CONFIGS}
-            one, many = cold_starts([named["pyfunc-body"], named["pyfunc-body-workers"]], root, args.cold_starts)
-            results["pyfunc-body-workers"]["cold_vs_one"] = many / one
-            print(f"cold start in turn: 1 worker {one:.0f} ms, {WORKERS} workers {many:.0f} ms", flush=True)
+        cold_start_all(CONFIGS, results, root, args.cold_starts)
+        for name, r in results.items():
+            if r["cold_ms"]:
+                print(f"cold start {name}: {r['cold_ms']:.0f} ms", flush=True)
+        if results.get("pyfunc-body", {}).get("cold_ms") and results.get("pyfunc-body-workers", {}).get("cold_ms"):
+            results["pyfunc-body-workers"]["cold_vs_one"] = (results["pyfunc-body-workers"]["cold_ms"]
+                                                             / results["pyfunc-body"]["cold_ms"])
         if sections_only:  # only those sections change; the rest of the file stays
             return write_sections(args, root)
         build = buildpack_times()

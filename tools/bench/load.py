@@ -35,7 +35,6 @@ def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, o
     if config.script:
         script = root / f"{config.name}.lua"
         script.write_text(config.script)
-    cold = cold_starts([config], root, args.cold_starts)[0] if config.case == "hello" else None
     server = Server(config, root)
     try:
         server.wait(any_status=True)
@@ -47,9 +46,16 @@ def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, o
     finally:
         server.stop()
     result: dict[str, object] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
-    result.update(passes=[p["req_per_s"] for p in passes], idle_rss=idle_rss, rss=rss, pss=pss,
-                  cold_ms=cold)
+    result.update(passes=[p["req_per_s"] for p in passes], idle_rss=idle_rss, rss=rss, pss=pss, cold_ms=None)
     return result
+
+
+def cold_start_all(configs: list[Config], results: dict[str, dict], root: Path, runs: int) -> None:
+    """Set ``cold_ms`` of every hello configuration measured, spawning them in turn (``cold_starts``):
+    the machine's load changes during a run, and would otherwise fall on some configurations only."""
+    hello = [config for config in configs if config.case == "hello" and config.name in results]
+    for config, median in zip(hello, cold_starts(hello, root, runs)):
+        results[config.name]["cold_ms"] = median
 
 
 

@@ -152,7 +152,8 @@ Versions:
 
 Method: each configuration in turn on loopback; {args.warmup} s warm-up, then
 `wrk -t2 -c{args.connections} -d{args.seconds}s --latency` × {args.passes}, median reported; cold start is
-spawn → first 200 on `GET /`, median of {args.cold_starts}; memory summed over the server's processes.
+spawn → first 200 on `GET /`, median of {args.cold_starts}, every hello configuration spawned in turn after
+the load runs (one uncounted round first); memory summed over the server's processes.
 Cases: hello per style; CloudEvent binary mode in and out; a 1 MiB POST; a sync function
 sleeping 50 ms (how many requests it keeps in flight); a CPU-bound function (≈ 2 ms of pure
 Python a request) in 1 and {WORKERS} worker processes, and hello's cold start in {WORKERS}.
@@ -175,35 +176,39 @@ Python a request) in 1 and {WORKERS} worker processes, and hello's cold start in
 {soak_text}{proxied_text}{image_text}
 ## What limits it
 
-Evidence from `python -X importtime -m pyfunc start` and cProfile of the request path
-(in-process, 5 000 requests), 2026-11-21:
+Evidence (2026-11-22): cProfile call counts of the request path on the event loop's thread,
+`python -X importtime -m pyfunc start`, py-spy under wrk, and interleaved CPU-per-request
+rounds against the invoker before this round (section "Hot path" below). Single runs of this
+table stray: on this shared VM raw uvicorn's own p99 moved from 3.2 to 5.6 ms between two days.
 
-- **Cold start** (pyfunc ≈ 0.6× functions-framework, on the goal's edge): pyfunc starts as fast
-  as uvicorn's own CLI serving a raw ASGI hello (same table). The floor is the interpreter
-  (~15 ms), `import uvicorn` (~25 ms: it pulls click, ssl and logging.config), asyncio
-  (~14 ms), uvloop and httptools (~4 ms); pyfunc's own modules take ~8 ms. Flask is imported
-  only for styles that need it, and a `req` parameter gets Werkzeug's request unless the
-  function imported Flask itself (-35 ms).
-- **Sync functions** (main(body), handler, CloudEvent, Functions Framework) pay one thread
-  hand-off per request, because a plain `def` may block and never runs on the event loop:
-  a queue put and a `call_soon_threadsafe` back (pyfunc.runner, about half of what
-  `run_in_executor` costs: sync hello went from 0.53× to 0.68× of raw uvicorn). The same
-  functions written `async def` skip it (async main(body) ≈ 0.9× raw uvicorn). The hand-off is
-  ~7.5 µs against raw uvicorn's ~34 µs of CPU a request: no sync style on uvicorn can pass
-  ~1.2× its throughput (section "Hot path" below).
-- **Writes**: each answer's head and body leave in one `send` (pyfunc.exchange); uvicorn alone
-  writes them with two, ~40% of the server's samples before.
-- **CloudEvents**: binary mode is mapped into the SDK's CloudEvent in ~20 µs instead of the
-  SDK's `from_http` + `to_binary` (~150 µs); with the thread hand-off of a sync function that
-  is ~6× functions-framework, below the 8× goal. An `async def` CloudEvent function avoids the
-  hand-off.
-- **handler template JSON echo**: JSON decode and encode plus the hand-off of a sync `handle`.
-- **Functions Framework style**: a real Flask dispatch per request (so `flask.abort`,
-  `jsonify` and `flask.request` behave as in functions-framework), ~45 µs of Flask plus the
-  hand-off: ≈ 4× functions-framework's own server.
+- **Sync and async hello vs raw ASGI on uvicorn** (goals 1.3× and 1.2×): pyfunc now serves
+  HTTP/1.1 itself (`pyfunc.http1` on httptools and uvloop; uvicorn is no longer imported on
+  CPython) and hands `def` calls to its threads in batches. Per request, in interleaved rounds,
+  `async def main(body)` now costs less CPU than the raw ASGI hello on uvicorn (0.90×) and
+  `def main(body)` 1.22× of it (1.79× before). What is left is pyfunc's own work around the
+  function, which the raw hello does not do: 89 Python calls a sync request and 80 an async one
+  on the loop, against uvicorn's 59 for the raw hello (probes, the concurrency cap, the body
+  budget, error answers, the ASGI scope, a Task per request) plus, for `def`, the thread
+  hand-off (a future, a wake-up, the GIL changing hands). 1.3× would need a request path under
+  ~45 calls: a path for buffered styles without ASGI and without a Task, not built.
+- **Ratios to functions-framework** (goals 20×, handler 12×, Functions Framework style 6×,
+  CloudEvents 10×): the same costs; the handler adds JSON decode and encode (139 calls), the
+  Functions Framework style a real Flask dispatch (so `flask.abort`, `jsonify` and
+  `flask.request` behave as there), CloudEvents 337 calls: every attribute checked against
+  CloudEvents 1.0 (a malformed event gets a 400 saying why), the SDK's event object, the
+  reply's fresh id and time (~18 µs to parse, ~19 µs to reply in-process).
+- **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),
+  so p99 follows the CPU a request costs: the hello styles sit at 5–8 ms here, the Flask and
+  JSON styles above; raw uvicorn's own p99 was 5.6 ms in this run.
+- **Cold start** (goal 0.5× functions-framework): pyfunc starts as fast as uvicorn's CLI serving
+  a raw hello or faster (table above); the floor is the interpreter, `asyncio` (which imports
+  `ssl`), `logging`, uvloop and httptools. The Functions Framework style imports Flask
+  (~100 ms with Werkzeug and Jinja2) as functions-framework does, so it starts about as fast.
+- **The CNB launcher** adds 10 ms at the median in a container (section "Images"): within 1.1×
+  through `docker run`, at the edge in a running container.
 - One process, one event loop by default (one worker process without a CPU quota): a
-  CPU-bound function gains throughput only from more worker processes (`WEB_CONCURRENCY`,
-  the CPU-bound rows); on this 2-core machine wrk takes part of a core.
+  CPU-bound function gains throughput only from more worker processes (`WEB_CONCURRENCY`, or
+  a CPU limit: `docker run --cpus 2` gives 2, tested on the engine).
 """ + sections.notes()
 
 
