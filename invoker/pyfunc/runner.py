@@ -133,7 +133,6 @@ class Runner:
                     if self._closing:
                         return
                     self._idle.append(gate)
-                    start = False
                 else:
                     start = self._wake()  # a successor for the jobs behind this one
             if job is None:
