@@ -1,7 +1,7 @@
 """Requests that pyfunc's HTTP/1.1 server answers without ASGI (``pyfunc.direct``: a buffered
-style's function, a body of at most 64 KiB) keep the rules every request has: the in-flight
-body budget, the per-request timeout and the drain's grace period, for ``def`` functions
-(worker threads) and ``async def`` ones alike. The real server, real requests."""
+style's ``def`` function, a body of at most 64 KiB) keep the rules every request has: the
+in-flight body budget, the per-request timeout and the drain's grace period, as the ASGI path
+keeps them (``async def`` functions, which take it). The real server, real requests."""
 
 from __future__ import annotations
 

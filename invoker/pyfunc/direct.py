@@ -1,12 +1,13 @@
-"""A buffered request to a style's function, answered without ASGI.
+"""A buffered request to a plain ``def`` function, answered without ASGI and without a Task.
 
-For a buffered style that calls one function per request (``Adapter.function``), most of a
-request's cost on the event loop was the ASGI plumbing around the call: the scope messages,
-a coroutine per layer, a Task, a future for a worker thread's result (BENCHMARKS.md, "Hot
+For a buffered style whose function runs in a worker thread (``Adapter.in_thread``), most of
+a request's cost on the event loop was the ASGI plumbing around the call: a Task, the scope
+messages, a coroutine per layer, a future for the thread's result (BENCHMARKS.md, "Hot
 path"). pyfunc's HTTP/1.1 server (``pyfunc.http1``) instead hands such a request, once its
-whole body has arrived, to ``dispatch``: ``Adapter.prepare`` on the loop; a ``def`` function
-in a worker thread (``Runner.submit``: no Task, no future), an ``async def`` one as the only
-coroutine of a Task; ``Adapter.finish`` and the answer on the loop when it returned.
+whole body has arrived, to ``dispatch``: ``Adapter.prepare`` on the loop, the function in a
+thread (``Runner.submit``), ``Adapter.finish`` and the answer on the loop when it returned.
+An ``async def`` function keeps the ASGI path: it needs a Task anyway (``asyncio.current_task``,
+``asyncio.timeout``), and without the rest of the plumbing it measured no faster.
 
 The rules are ``pyfunc.app.App``'s, and so are the answers: errors and timeouts through
 ``App.failure`` and ``App.timeout_answer`` (500 with a request id, 504, an HTTPError's own),
@@ -48,17 +49,16 @@ def eligible(app: Any, scope: dict, expect_continue: bool) -> bool:
 
 class Call:
     """One request to ``app``'s function through ``exchange`` (a ``pyfunc.exchange.Exchange``
-    whose body has arrived): ``settled`` by the runner or the Task, or ``expire``d by the timeout."""
+    whose body has arrived): ``settled`` by the runner, or ``expire``d by the timeout."""
 
-    __slots__ = ("app", "exchange", "request", "size", "claim", "task", "timer", "start", "over")
+    __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start", "over")
 
     def __init__(self, app: Any, exchange: Any, request: Request, size: int) -> None:
         self.app = app
         self.exchange = exchange
         self.request = request
         self.size = size  # bytes taken from the body budget
-        self.claim: list | None = None  # the runner's job, for a ``def`` function
-        self.task: asyncio.Task | None = None  # for an ``async def`` one
+        self.claim: list | None = None  # the runner's job, for ``Runner.abandon``
         self.timer: asyncio.TimerHandle | None = None
         self.start = time.perf_counter() if app.access_log else 0.0
         self.over = False  # answered: a late outcome is dropped
@@ -76,20 +76,13 @@ class Call:
             framed = frame(response.status, response.headers, response.body)
         self._answer(response.status, *framed)
 
-    def done(self, task: asyncio.Task) -> None:
-        """The Task of an ``async def`` function ended."""
-        if task.cancelled():
-            return  # by ``expire`` or ``cancel``, which answered
-        error = task.exception()
-        self.settled(None if error is not None else task.result(), error)  # type: ignore[arg-type]
-
     def expire(self) -> None:
         """On the loop, ``PYFUNC_TIMEOUT`` seconds after the call was queued: 504; the worker
         thread, if the call runs, is abandoned (``Runner.abandon``: replaced, or counted stuck)."""
         self.timer = None
         if self.over:
             return
-        self._stop()
+        self.app.adapter.runner.abandon(self.claim)
         response = self.app.timeout_answer(self.request.scope)
         self._answer(response.status, *frame(response.status, response.headers, response.body))
 
@@ -97,16 +90,10 @@ class Call:
         """The server stops waiting (the drain's grace ran out): 500, and the connection closes,
         as for a Task the drain cancels (``pyfunc.exchange.Exchange.run``)."""
         if not self.over:
-            self._stop()
+            self.app.adapter.runner.abandon(self.claim)
             self._end(500)
             if not self.exchange.disconnected:
                 self.exchange.fail()
-
-    def _stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        else:
-            self.app.adapter.runner.abandon(self.claim)
 
     def _answer(self, status: int, headers: list, body: bytes) -> None:
         exchange = self.exchange
@@ -150,11 +137,7 @@ def dispatch(app: Any, exchange: Any) -> bool:
         response: Response = app.failure(request.scope, exc)
         call._answer(response.status, *frame(response.status, response.headers, response.body))
         return True
-    if adapter.in_thread:
-        call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
-    else:
-        call.task = exchange.conn.loop.create_task(adapter.function(*args, **kwargs))
-        call.task.add_done_callback(call.done)
+    call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
     if app.timeout:
         call.timer = exchange.conn.loop.call_later(app.timeout, call.expire)
     return True

@@ -41,8 +41,8 @@ class Adapter:
     (``streaming = True``) implement the ASGI ``asgi(scope, receive, send)``. A buffered
     adapter that calls one function per request may instead give ``calls(func)`` and
     implement ``prepare(request) -> (args, kwargs)`` and ``finish(request, value, error) ->
-    Response``: ``respond`` is then those around the call, and pyfunc's HTTP/1.1 server may
-    call them itself, without ASGI (``pyfunc.direct``).
+    Response``: ``respond`` is then those around the call, and for a ``def`` function
+    pyfunc's HTTP/1.1 server calls them itself, without ASGI (``pyfunc.direct``).
     ``start``/``stop`` run at server start and after drain; ``alive``/``ready`` answer the
     liveness/readiness probes as ``(ok, message)``. ``describe`` says how the function will be called.
     ``error_headers`` go on the generic 500 answer (Functions Framework: X-Google-Status).
