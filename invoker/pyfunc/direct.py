@@ -74,7 +74,7 @@ class Call:
         except Exception as exc:
             response = app.failure(self.request.scope, exc)
             framed = frame(response.status, response.headers, response.body)
-        self._answer(response.status, *framed)
+        self.answer(response.status, *framed)
 
     def expire(self) -> None:
         """On the loop, ``PYFUNC_TIMEOUT`` seconds after the call was queued: 504; the worker
@@ -84,7 +84,7 @@ class Call:
             return
         self.app.adapter.runner.abandon(self.claim)
         response = self.app.timeout_answer(self.request.scope)
-        self._answer(response.status, *frame(response.status, response.headers, response.body))
+        self.answer(response.status, *frame(response.status, response.headers, response.body))
 
     def cancel(self) -> None:
         """The server stops waiting (the drain's grace ran out): 500, and the connection closes,
@@ -95,7 +95,8 @@ class Call:
             if not self.exchange.disconnected:
                 self.exchange.fail()
 
-    def _answer(self, status: int, headers: list, body: bytes) -> None:
+    def answer(self, status: int, headers: list, body: bytes) -> None:
+        """Send the answer (once: ``over``), ending the call."""
         exchange = self.exchange
         self._end(status)
         if exchange.disconnected:
@@ -135,7 +136,7 @@ def dispatch(app: Any, exchange: Any) -> bool:
         args, kwargs = adapter.prepare(request)
     except Exception as exc:
         response: Response = app.failure(request.scope, exc)
-        call._answer(response.status, *frame(response.status, response.headers, response.body))
+        call.answer(response.status, *frame(response.status, response.headers, response.body))
         return True
     call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
     if app.timeout:
