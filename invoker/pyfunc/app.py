@@ -58,6 +58,8 @@ class App:
         self.body_budget = BodyBudget(config.max_inflight_body)
         self.inflight = 0
         self.probes = {**PROBES, **dict(config.probe_paths)}  # func.yaml deploy.healthEndpoints
+        #: Requests to a buffered style's ``def`` function may skip ASGI (``pyfunc.direct``).
+        self.direct = adapter.in_thread and not adapter.streaming
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -91,24 +93,32 @@ class App:
                 await work
             else:
                 await asyncio.wait_for(work, self.timeout)
-        except HTTPError as exc:
-            if not state["started"]:
-                await send_response(send, exc.response())
         except Exception as exc:
-            if isinstance(exc, InvalidResponse):
-                log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
-                          self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
-                answer = self._crash(scope)
-            elif self.timeout is not None and _timed_out(exc):
-                log.error("request %s %s timed out after %ss [request_id=%s]",
-                          scope["method"], scope["path"], self.timeout, request_id(scope))
-                answer = HTTPError(504, "the function did not answer in time").response()
-            else:
-                log.exception("%s raised while handling %s %s [request_id=%s]",
-                              self.adapter.target.name, scope["method"], scope["path"], request_id(scope))
-                answer = self._crash(scope)
             if not state["started"]:
-                await send_response(send, answer)
+                await send_response(send, self.failure(scope, exc))
+            elif not isinstance(exc, HTTPError):
+                self.failure(scope, exc)  # logged; the answer had begun
+
+    def failure(self, scope: Scope, exc: Exception) -> Response:
+        """The answer for ``exc``, raised while answering ``scope``: an HTTPError's own; else,
+        with the cause logged under the request id, 504 for the timeout and 500 for the rest."""
+        if isinstance(exc, HTTPError):
+            return exc.response()
+        if isinstance(exc, InvalidResponse):
+            log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
+                      self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
+        elif self.timeout is not None and _timed_out(exc):
+            return self.timeout_answer(scope)
+        else:
+            log.error("%s raised while handling %s %s [request_id=%s]", self.adapter.target.name,
+                      scope["method"], scope["path"], request_id(scope), exc_info=exc)
+        return self._crash(scope)
+
+    def timeout_answer(self, scope: Scope) -> Response:
+        """504, with the request logged as timed out (``PYFUNC_TIMEOUT``)."""
+        log.error("request %s %s timed out after %ss [request_id=%s]",
+                  scope["method"], scope["path"], self.timeout, request_id(scope))
+        return HTTPError(504, "the function did not answer in time").response()
 
     def _crash(self, scope: Scope) -> Response:
         """The generic 500: no detail but the request id, under which the log has the cause."""
@@ -129,15 +139,20 @@ class App:
         try:
             await self._invoke(scope, receive, status_send)
         finally:
-            fields = {"request_id": request_id(scope), "method": scope["method"], "path": scope["path"],
-                      "status": status, "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                      "client": _client(scope)}
-            traceparent = header(scope, b"traceparent")
-            if traceparent:
-                fields["traceparent"] = traceparent
-            access.info("%s %s %s %.1fms request_id=%s%s", fields["method"], fields["path"], status,
-                        fields["duration_ms"], fields["request_id"], f" traceparent={traceparent}" if traceparent else "",
-                        extra={"fields": fields})
+            self.log_request(scope, status, start)
+
+    def log_request(self, scope: Scope, status: int, start: float) -> None:
+        """The request log line (``PYFUNC_ACCESS_LOG``): id, method, path, status, duration
+        since ``start`` (``time.perf_counter()``), client, traceparent."""
+        fields = {"request_id": request_id(scope), "method": scope["method"], "path": scope["path"],
+                  "status": status, "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                  "client": _client(scope)}
+        traceparent = header(scope, b"traceparent")
+        if traceparent:
+            fields["traceparent"] = traceparent
+        access.info("%s %s %s %.1fms request_id=%s%s", fields["method"], fields["path"], status,
+                    fields["duration_ms"], fields["request_id"], f" traceparent={traceparent}" if traceparent else "",
+                    extra={"fields": fields})
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         check_length(scope, self.max_body)  # 413/411 before the adapter can ask for 100 Continue

@@ -63,6 +63,7 @@ class Site:
 
     def __init__(self, app: Any, limits: Limits, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
+        self.direct = getattr(app, "direct", False)  # pyfunc.app.App's functions may be called by pyfunc.direct
         self.loop = loop
         self.head_limit = limits.max_header_bytes or NO_LIMIT
         self.field_limit = limits.max_headers or NO_LIMIT

@@ -54,7 +54,7 @@ class Exchange:
 
     __slots__ = ("conn", "scope", "keep_alive", "waiting_for_continue", "body", "buffered", "more_body",
                  "delivered", "waiter", "started", "complete", "disconnected", "chunked", "remaining", "held",
-                 "head_only")
+                 "head_only", "direct", "call")
 
     def __init__(self, conn: Any, scope: dict, keep_alive: bool, expect_continue: bool) -> None:
         self.conn = conn
@@ -73,6 +73,8 @@ class Exchange:
         self.remaining = -1  # bytes the Content-Length still announces; -1 without one
         self.held: bytes | None = None
         self.head_only = scope["method"] == "HEAD"
+        self.direct = False  # answered by pyfunc.direct, once the body is complete
+        self.call: Any = None  # that pyfunc.direct.Call, once dispatched
 
     # From the connection
 
@@ -92,6 +94,13 @@ class Exchange:
     def lost(self) -> None:
         self.disconnected = True
         self._wake()
+
+    def take_body(self) -> bytes:
+        """The whole body the parser fed (pyfunc.direct: called after ``end``), as ``receive`` would give it."""
+        body = self.body
+        self.body, self.buffered = [], 0
+        self.delivered = True
+        return body[0] if len(body) == 1 else b"".join(body)
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -144,12 +153,19 @@ class Exchange:
         conn = self.conn
         if conn.flow.write_paused and not self.disconnected:
             await conn.flow.drain()
-        if self.disconnected:
-            return
+        if not self.disconnected:
+            self.answer_now(status, headers, body)
+
+    def answer_now(self, status: int, headers: Any, body: bytes) -> None:
+        """``answer`` without waiting for a paused transport to drain."""
         if self.started:
             raise RuntimeError("Unexpected ASGI message 'http.response.start' sent, after response already started.")
         self.held = self._head(status, headers)
         self._body(body, False)
+
+    def fail(self) -> None:
+        """Answer 500 now and close the connection after it (``run``'s answer for an app that failed)."""
+        self.answer_now(500, _INTERNAL_ERROR, b"Internal Server Error")
 
     def _start(self, status: int, headers: Any) -> None:
         self.held = self._head(status, headers)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httptools
 
+from . import direct
 from .connection import NO_LIMIT, LimitedConnection, Site, answer
 from .exchange import Exchange
 from .flow import Flow
@@ -185,6 +186,8 @@ class H1Connection(LimitedConnection):
         if self.forwarded:
             self.site.trusted_proxies().apply(scope)
         exchange = Exchange(self, scope, version != "1.0" and parser.should_keep_alive(), self.expect_continue)
+        if self.site.direct:
+            exchange.direct = direct.eligible(self.app, scope, self.expect_continue)
         previous, self.exchange = self.exchange, exchange
         if previous is None or previous.complete:
             self._start(exchange)
@@ -199,12 +202,29 @@ class H1Connection(LimitedConnection):
     def on_message_complete(self) -> None:
         self._head_budget = self.head_limit
         if self._upgrade is None:
-            self.exchange.end()  # type: ignore[union-attr]
+            exchange = self.exchange
+            exchange.end()  # type: ignore[union-attr]
+            if exchange.direct and exchange is self.active and exchange.call is None:  # type: ignore[union-attr]
+                self._dispatch(exchange)  # type: ignore[arg-type]
 
     # Exchanges
 
     def _start(self, exchange: Exchange) -> None:
         self.active = exchange
+        if exchange.direct:
+            if not exchange.more_body:
+                self._dispatch(exchange)
+            return  # else dispatched once the body is complete (on_message_complete)
+        self._run(exchange)
+
+    def _dispatch(self, exchange: Exchange) -> None:
+        """Answer ``exchange`` through ``pyfunc.direct``, or through the app when it declines."""
+        if not direct.dispatch(self.app, exchange):
+            exchange.direct = False
+            self._run(exchange)
+
+    def _run(self, exchange: Exchange) -> None:
+        """Serve ``exchange`` by the ASGI app, in a Task of its own."""
         task = self.loop.create_task(exchange.run(self.app))
         self.site.tasks.add(task)
         task.add_done_callback(self.site.tasks.discard)

@@ -44,6 +44,7 @@ from typing import Any, Callable
 
 #: Markers in a job's ``claim`` list; the first one appended decides (both under the lock).
 _RUN, _CANCEL, _DONE = "run", "cancel", "done"
+_Future = asyncio.Future
 
 
 class Runner:
@@ -67,6 +68,7 @@ class Runner:
         self._kicking = False  # a _kick is scheduled for this loop turn
         self._results: deque[tuple] = deque()  # (future, result, error) for the loop
         self._settling = False  # a _settle is scheduled
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop jobs come from (one per process)
         self.stuck_since: float | None = None
 
     def wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,20 +76,27 @@ class Runner:
             return func
 
         async def in_thread(*args: Any, **kwargs: Any) -> Any:
-            loop = asyncio.get_running_loop()
-            future = loop.create_future()
-            claim: list[str] = []
-            self._jobs.append((func, args, kwargs, future, claim))
-            if not self._kicking:
-                self._kicking = True
-                loop.call_soon(self._kick)
+            future = asyncio.get_running_loop().create_future()
+            claim = self.submit(func, args, kwargs, future)
             try:
                 return await future
             except asyncio.CancelledError:
-                self._abandon(claim)
+                self.abandon(claim)
                 raise
 
         return in_thread
+
+    def submit(self, func: Callable[..., Any], args: tuple, kwargs: dict, done: Any) -> list:
+        """On the loop: queue ``func(*args, **kwargs)`` for a thread. ``done`` gets the outcome on
+        the loop: an ``asyncio.Future`` its result or exception, any other object its
+        ``settled(result, error)`` call. Returns the job's claim, for ``abandon``."""
+        claim: list[str] = []
+        self._jobs.append((func, args, kwargs, done, claim))
+        if not self._kicking:
+            self._kicking = True
+            self._loop = loop = asyncio.get_running_loop()
+            loop.call_soon(self._kick)
+        return claim
 
     def _kick(self) -> None:
         """On the loop, once per turn: wake a thread for the jobs queued, unless one is awake."""
@@ -148,27 +157,29 @@ class Runner:
                     return
                 self._looking += 1
 
-    def _deliver(self, future: asyncio.Future, outcome: tuple) -> None:
+    def _deliver(self, done: Any, outcome: tuple) -> None:
         """From a thread: queue the outcome; the first of a batch schedules ``_settle``."""
-        self._results.append((future, *outcome))
+        self._results.append((done, *outcome))
         if not self._settling:
             self._settling = True
-            future.get_loop().call_soon_threadsafe(self._settle)
+            self._loop.call_soon_threadsafe(self._settle)  # type: ignore[union-attr]
 
     def _settle(self) -> None:
-        """On the loop: settle every future whose call returned."""
+        """On the loop: hand every returned call's outcome to its future or ``settled``."""
         self._settling = False  # first: a result queued from now on schedules another _settle
         results = self._results
         while results:
-            future, result, error = results.popleft()
-            if future.done():
+            done, result, error = results.popleft()
+            if type(done) is not _Future:
+                done.settled(result, error)
+            elif done.done():
                 continue
-            if error is None:
-                future.set_result(result)
+            elif error is None:
+                done.set_result(result)
             else:
-                future.set_exception(error)
+                done.set_exception(error)
 
-    def _abandon(self, claim: list) -> None:
+    def abandon(self, claim: list) -> None:
         """On the loop: the request stopped waiting. A running call's thread is replaced or marked stuck."""
         with self._lock:
             claim.append(_CANCEL)

@@ -178,23 +178,28 @@ Python a request) in 1 and {WORKERS} worker processes, and hello's cold start in
 
 Evidence (2026-11-22): cProfile call counts of the request path on the event loop's thread,
 `python -X importtime -m pyfunc start`, py-spy under wrk, and interleaved CPU-per-request
-rounds against the invoker before this round (section "Hot path" below). Single runs of this
-table stray: on this shared VM raw uvicorn's own p99 moved from 3.2 to 5.6 ms between two days.
+rounds of two builds side by side (section "Hot path" below). Single runs of this table stray:
+on this shared VM raw uvicorn's own p99 moved from 3.2 to 5.6 ms between two runs, and its CPU
+per request from 33 to 45 µs between two rounds of the same hour.
 
-- **Sync and async hello vs raw ASGI on uvicorn** (goals 1.3× and 1.2×): pyfunc now serves
-  HTTP/1.1 itself (`pyfunc.http1` on httptools and uvloop; uvicorn is no longer imported on
-  CPython) and hands `def` calls to its threads in batches. Per request, in interleaved rounds,
-  `async def main(body)` now costs less CPU than the raw ASGI hello on uvicorn (0.90×) and
-  `def main(body)` 1.22× of it (1.79× before). What is left is pyfunc's own work around the
-  function, which the raw hello does not do: 89 Python calls a sync request and 80 an async one
-  on the loop, against uvicorn's 59 for the raw hello (probes, the concurrency cap, the body
-  budget, error answers, the ASGI scope, a Task per request) plus, for `def`, the thread
-  hand-off (a future, a wake-up, the GIL changing hands). 1.3× would need a request path under
-  ~45 calls: a path for buffered styles without ASGI and without a Task, not built.
+- **Sync and async hello vs raw ASGI on uvicorn** (goals 1.3× and 1.2×): pyfunc serves
+  HTTP/1.1 itself (`pyfunc.http1` on httptools and uvloop; uvicorn is not imported on CPython),
+  hands `def` calls to its threads in batches, and calls a buffered style's `def` function
+  straight from the parsed request, without ASGI, a Task or a future (`pyfunc.direct`): 65
+  Python calls a sync hello request on the loop (85 through ASGI), against uvicorn's 59 for the
+  raw hello, which does none of pyfunc's work (probes, the concurrency cap, the body budget,
+  error answers with a request id, the Date header). In interleaved rounds the direct path
+  costs 0.82–0.93× the CPU of the ASGI path a request, and a sync hello 1.07–1.23× the raw
+  hello's. The thread hand-off is not what is left: the same build calling the function on
+  the event loop instead (an experiment, unsafe for a function that blocks) cost more, 1.34×,
+  because answering inside the parse callback loses the batching of a loop turn. An `async def`
+  function keeps the ASGI path: it needs a Task (`asyncio.current_task`, `asyncio.timeout`),
+  and a direct path around that Task measured no faster (0.96–1.22× the ASGI path's CPU).
 - **Ratios to functions-framework** (goals 20×, handler 12×, Functions Framework style 6×,
-  CloudEvents 10×): the same costs; the handler adds JSON decode and encode (139 calls), the
-  Functions Framework style a real Flask dispatch (so `flask.abort`, `jsonify` and
-  `flask.request` behave as there), CloudEvents 337 calls: every attribute checked against
+  CloudEvents 10×): the same costs; the handler adds JSON decode and encode (114 calls on the
+  loop, most in the standard library's `json`), the Functions Framework style a real Flask
+  dispatch (so `flask.abort`, `jsonify` and `flask.request` behave as there; its answer may
+  stream, so it keeps the ASGI path), CloudEvents 291 calls: every attribute checked against
   CloudEvents 1.0 (a malformed event gets a 400 saying why), the SDK's event object, the
   reply's fresh id and time (~18 µs to parse, ~19 µs to reply in-process).
 - **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..http import Receive, Request, Response, Scope, Send
-from ..runner import Runner
+from ..runner import Runner, is_async
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,11 @@ class Adapter:
     """A user function served by the invoker.
 
     Buffered adapters implement ``respond(request) -> Response``; streaming ones
-    (``streaming = True``) implement the ASGI ``asgi(scope, receive, send)``.
+    (``streaming = True``) implement the ASGI ``asgi(scope, receive, send)``. A buffered
+    adapter that calls one function per request may instead give ``calls(func)`` and
+    implement ``prepare(request) -> (args, kwargs)`` and ``finish(request, value, error) ->
+    Response``: ``respond`` is then those around the call, and for a ``def`` function
+    pyfunc's HTTP/1.1 server calls them itself, without ASGI (``pyfunc.direct``).
     ``start``/``stop`` run at server start and after drain; ``alive``/``ready`` answer the
     liveness/readiness probes as ``(ok, message)``. ``describe`` says how the function will be called.
     ``error_headers`` go on the generic 500 answer (Functions Framework: X-Google-Status).
@@ -53,9 +57,35 @@ class Adapter:
         self.runner = runner
         self.reason = reason
         self.config = config
+        self.call: Callable[..., Any] = _unset
+        self.function: Callable[..., Any] | None = None  # what ``respond`` calls, set by ``calls``
+        self.in_thread = False  # ``function`` is a plain ``def``: called in a worker thread
+
+    def calls(self, func: Callable[..., Any]) -> None:
+        """Call ``func`` per request, between ``prepare`` and ``finish``: on the event loop when
+        it is ``async def``, else in a worker thread (``pyfunc.runner``)."""
+        self.call = self.runner.wrap(func)
+        self.function = func
+        self.in_thread = not is_async(func)
 
     async def respond(self, request: Request) -> Response:
+        args, kwargs = self.prepare(request)
+        try:
+            value = await self.call(*args, **kwargs)
+        except Exception as exc:
+            return self.finish(request, None, exc)
+        return self.finish(request, value, None)
+
+    def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
+        """The arguments of the call for ``request``; HTTPError to answer without calling."""
         raise NotImplementedError
+
+    def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
+        """The answer to ``request`` from what the call returned (``value``) or raised
+        (``error``, re-raised unless the style answers it, as Flask answers ``abort(404)``)."""
+        if error is not None:
+            raise error
+        return value
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise NotImplementedError
@@ -78,3 +108,7 @@ class Adapter:
 
     def describe(self) -> str:
         return f"{self.target.name}(...)"
+
+
+async def _unset(*args: Any, **kwargs: Any) -> Any:
+    raise NotImplementedError("the adapter called no function: Adapter.calls(func) sets it")

@@ -46,9 +46,9 @@ class HandlerAdapter(Adapter):
 
     def __init__(self, target: Target, runner: Runner, reason: str, config: Config) -> None:
         super().__init__(target, runner, reason, config)
-        self.call = runner.wrap(target.obj)
+        self.calls(target.obj)
 
-    async def respond(self, request: Request) -> Response:
+    def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
         try:
             payload = loads_json(request.body) if request.body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
@@ -58,7 +58,11 @@ class HandlerAdapter(Adapter):
         activity = request_id(request.scope)
         metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
         payload["metadata"] = {**metadata, "activityID": activity}  # the SDK's own: never the body's
-        value = await self.call(RequestLogger(function_log, {"request_id": activity}), payload)
+        return (RequestLogger(function_log, {"request_id": activity}), payload), {}
+
+    def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
+        if error is not None:
+            raise error
         return to_response(value, self.target.name)
 
     def describe(self) -> str:

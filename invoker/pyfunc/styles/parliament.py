@@ -73,21 +73,25 @@ class ParliamentAdapter(Adapter):
 
     def __init__(self, target: Target, runner: Runner, reason: str, config: Config) -> None:
         super().__init__(target, runner, reason, config)
-        self.call = runner.wrap(target.obj)
+        self.calls(target.obj)
         from .. import cloudevent
         from ..wsgi import flask_request
 
         self.cloudevent = cloudevent
         self.flask_request = flask_request
 
-    async def respond(self, request: Request) -> Response:
+    def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
         event = None
         if request.scope["method"] == "POST" and self.cloudevent.is_cloudevent(request):
             try:
                 event = self.cloudevent.parse(request)
             except HTTPError as exc:
                 log.warning("no CloudEvent in this request, context.cloud_event is None: %s", exc.reason)
-        value = await self.call(Context(self.flask_request(request), event))
+        return (Context(self.flask_request(request), event),), {}
+
+    def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
+        if error is not None:
+            raise error
         if isinstance(value, self.cloudevent.CloudEvent):
             return self.cloudevent.encode(dict(value.get_attributes()), value.get_data(), structured=False)
         return to_response(value, self.target.name)

@@ -100,7 +100,7 @@ class PyfuncAdapter(Adapter):
         super().__init__(target, runner, reason, config)
         self.parameters = plan(target.obj, target.name)
         self.takes_event = any(p.source in EVENT_SOURCES for p in self.parameters)
-        self.call = runner.wrap(target.obj)
+        self.calls(target.obj)
         self.cloudevent = None
         if self.takes_event:
             from .. import cloudevent
@@ -108,7 +108,7 @@ class PyfuncAdapter(Adapter):
             self.cloudevent = cloudevent
         self.getters = {p.source: _GETTERS[p.source] for p in self.parameters}
 
-    async def respond(self, request: Request) -> Response:
+    def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
         event = self.cloudevent.parse(request) if self.cloudevent else None
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
@@ -120,12 +120,13 @@ class PyfuncAdapter(Adapter):
                 args.append(values[param.source])
             else:
                 kwargs[param.name] = values[param.source]
-        try:
-            value = await self.call(*args, **kwargs)
-        except Exception as exc:  # abort(404), get_json's 400: answered as Flask answers them
-            value = _http_exception(exc)
+        return tuple(args), kwargs
+
+    def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
+        if error is not None:  # abort(404), get_json's 400: answered as Flask answers them
+            value = _http_exception(error)
             if value is None:
-                raise
+                raise error
         if self.cloudevent is not None:
             if value is None:
                 return Response(202)

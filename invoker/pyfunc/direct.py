@@ -1,0 +1,144 @@
+"""A buffered request to a plain ``def`` function, answered without ASGI and without a Task.
+
+For a buffered style whose function runs in a worker thread (``Adapter.in_thread``), most of
+a request's cost on the event loop was the ASGI plumbing around the call: a Task, the scope
+messages, a coroutine per layer, a future for the thread's result (BENCHMARKS.md, "Hot
+path"). pyfunc's HTTP/1.1 server (``pyfunc.http1``) instead hands such a request, once its
+whole body has arrived, to ``dispatch``: ``Adapter.prepare`` on the loop, the function in a
+thread (``Runner.submit``), ``Adapter.finish`` and the answer on the loop when it returned.
+An ``async def`` function keeps the ASGI path: it needs a Task anyway (``asyncio.current_task``,
+``asyncio.timeout``), and without the rest of the plumbing it measured no faster.
+
+The rules are ``pyfunc.app.App``'s, and so are the answers: errors and timeouts through
+``App.failure`` and ``App.timeout_answer`` (500 with a request id, 504, an HTTPError's own),
+the concurrency cap and the body budget counted in the same ``App.inflight`` and
+``App.body_budget``, the request log line through ``App.log_request``. A request takes this
+path only when none of App's refusals can apply before the call (``eligible``, ``dispatch``):
+a probe path, ``Expect: 100-continue``, a chunked body, a Content-Length over the body limit
+or the flow-control mark, an HTTP/1.0 body without Content-Length, a full cap or body budget
+all go through App, which answers them as it always did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from .flow import HIGH_WATER
+from .framing import frame
+from .http import Request, Response
+
+#: Methods whose HTTP/1.0 requests must carry Content-Length (``http.check_length``: else 411).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def eligible(app: Any, scope: dict, expect_continue: bool) -> bool:
+    """Whether the request whose head is ``scope`` may be answered by ``dispatch`` (module
+    docstring): only the head is known here, the body has not been read."""
+    if expect_continue or scope["path"] in app.probes:
+        return False
+    limit = min(HIGH_WATER, app.max_body) if app.max_body else HIGH_WATER
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.isdigit() and int(value) <= limit
+        if name == b"transfer-encoding":
+            return False
+    return scope["http_version"] != "1.0" or scope["method"] not in _BODY_METHODS
+
+
+class Call:
+    """One request to ``app``'s function through ``exchange`` (a ``pyfunc.exchange.Exchange``
+    whose body has arrived): ``settled`` by the runner, or ``expire``d by the timeout."""
+
+    __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start", "over")
+
+    def __init__(self, app: Any, exchange: Any, request: Request, size: int) -> None:
+        self.app = app
+        self.exchange = exchange
+        self.request = request
+        self.size = size  # bytes taken from the body budget
+        self.claim: list | None = None  # the runner's job, for ``Runner.abandon``
+        self.timer: asyncio.TimerHandle | None = None
+        self.start = time.perf_counter() if app.access_log else 0.0
+        self.over = False  # answered: a late outcome is dropped
+
+    def settled(self, result: Any, error: Exception | None) -> None:
+        """On the loop: the function returned ``result`` or raised ``error``."""
+        if self.over:
+            return
+        app = self.app
+        try:
+            response = app.adapter.finish(self.request, result, error)
+            framed = frame(response.status, response.headers, response.body)
+        except Exception as exc:
+            response = app.failure(self.request.scope, exc)
+            framed = frame(response.status, response.headers, response.body)
+        self.answer(response.status, *framed)
+
+    def expire(self) -> None:
+        """On the loop, ``PYFUNC_TIMEOUT`` seconds after the call was queued: 504; the worker
+        thread, if the call runs, is abandoned (``Runner.abandon``: replaced, or counted stuck)."""
+        self.timer = None
+        if self.over:
+            return
+        self.app.adapter.runner.abandon(self.claim)
+        response = self.app.timeout_answer(self.request.scope)
+        self.answer(response.status, *frame(response.status, response.headers, response.body))
+
+    def cancel(self) -> None:
+        """The server stops waiting (the drain's grace ran out): 500, and the connection closes,
+        as for a Task the drain cancels (``pyfunc.exchange.Exchange.run``)."""
+        if not self.over:
+            self.app.adapter.runner.abandon(self.claim)
+            self._end(500)
+            if not self.exchange.disconnected:
+                self.exchange.fail()
+
+    def answer(self, status: int, headers: list, body: bytes) -> None:
+        """Send the answer (once: ``over``), ending the call."""
+        exchange = self.exchange
+        self._end(status)
+        if exchange.disconnected:
+            return
+        if exchange.conn.flow.write_paused:  # the client reads slowly: wait for the transport to drain
+            exchange.conn.loop.create_task(exchange.answer(status, headers, body))
+        else:
+            exchange.answer_now(status, headers, body)
+
+    def _end(self, status: int) -> None:
+        self.over = True
+        app = self.app
+        app.inflight -= 1
+        if self.size:
+            app.body_budget.give(self.size)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.start:
+            app.log_request(self.request.scope, status, self.start)
+
+
+def dispatch(app: Any, exchange: Any) -> bool:
+    """Call ``app``'s function for ``exchange``, whose whole body has arrived. False, with
+    nothing taken, when App's cap or body budget would refuse it: App then answers it."""
+    if app.max_concurrency and app.inflight >= app.max_concurrency:
+        return False
+    size = exchange.buffered
+    if size and not app.body_budget.take(size):
+        return False
+    body = exchange.take_body()
+    app.inflight += 1
+    request = Request(exchange.scope, body)
+    call = exchange.call = Call(app, exchange, request, size)
+    adapter = app.adapter
+    try:
+        args, kwargs = adapter.prepare(request)
+    except Exception as exc:
+        response: Response = app.failure(request.scope, exc)
+        call.answer(response.status, *frame(response.status, response.headers, response.body))
+        return True
+    call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
+    if app.timeout:
+        call.timer = exchange.conn.loop.call_later(app.timeout, call.expire)
+    return True
