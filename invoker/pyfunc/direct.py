@@ -22,7 +22,6 @@ all go through App, which answers them as it always did.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
