@@ -262,6 +262,36 @@ def test_the_503_at_the_cap_reaches_a_client_that_already_sent_its_request(tmp_p
         sock.close()
 
 
+def test_past_32_lingering_503s_a_refused_connection_is_closed_at_once(tmp_path, serve):
+    """A flood over the cap cannot take the descriptors the cap keeps free: at most
+    MAX_LINGERING_REFUSALS (32) refused connections linger (they take more input quietly for a
+    second), the rest are closed at once (more input gets a reset)."""
+    write_function(tmp_path, SLOW)
+    server = serve(tmp_path, {"PYFUNC_MAX_CONNECTIONS": "2"})
+    busy = fill_the_cap(server.port, 2)
+    flood = []
+    for _ in range(40):  # within the linger of the first: none has closed yet
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        flood.append(sock)
+    time.sleep(0.2)  # every connection accepted, and answered or closed; the linger is 1 s
+    outcomes = {}
+    for pass_ in range(2):  # a lingering connection reads and drops input; a closed one resets
+        for sock in flood:
+            try:
+                sock.sendall(b"more")
+            except (BrokenPipeError, ConnectionResetError):
+                outcomes[sock] = "closed"
+        time.sleep(0.1)
+    for sock in flood:
+        sock.close()
+    assert sum(outcome == "closed" for outcome in outcomes.values()) == 40 - 32, outcomes
+    for sock in busy:
+        assert read_all(sock).endswith(b"done")
+        sock.close()
+    assert requests.post(server.url, data="0", timeout=5).text == "done"
+
+
 def test_slowloris_with_1024_descriptors_leaves_probes_and_requests_working(tmp_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1400:

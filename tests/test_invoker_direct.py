@@ -6,6 +6,7 @@ keeps them (``async def`` functions, which take it). The real server, real reque
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 
@@ -66,7 +67,22 @@ def test_a_call_past_the_timeout_is_answered_504_and_the_next_one_is_served(tmp_
     assert late.status_code == 504 and time.monotonic() - started < 2.5
     # One worker thread, still in the late call: a replacement (sync) or the loop (async) serves this.
     assert requests.post(server.url, data=b"0").text == "1 bytes"
+    server.stop()  # the log is read as it comes: all of it once stopped
     assert "timed out after 0.5s" in server.output
+
+
+@KIND
+def test_a_body_that_does_not_arrive_within_the_timeout_is_answered_504(tmp_path, serve, kind):
+    write_function(tmp_path, {"func.py": HOLD[kind]})
+    server = serve(tmp_path, {"PYFUNC_TIMEOUT": "0.5"})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n0  ")  # 3 of 10 bytes
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 504 "), answer
+    assert 0.4 < waited < 2.5
+    assert requests.post(server.url, data=b"0").text == "1 bytes"
 
 
 @KIND

@@ -10,7 +10,8 @@ An ``async def`` function keeps the ASGI path: it needs a Task anyway (``asyncio
 ``asyncio.timeout``), and without the rest of the plumbing it measured no faster.
 
 The rules are ``pyfunc.app.App``'s, and so are the answers: errors and timeouts through
-``App.failure`` and ``App.timeout_answer`` (500 with a request id, 504, an HTTPError's own),
+``App.failure`` and ``App.timeout_answer`` (500 with a request id, 504, an HTTPError's own;
+the timeout counts from the request's turn, so it covers a body slow to arrive, as App's does),
 the concurrency cap and the body budget counted in the same ``App.inflight`` and
 ``App.body_budget``, the request log line through ``App.log_request``. A request takes this
 path only when none of App's refusals can apply before the call (``eligible``, ``dispatch``):
@@ -21,7 +22,6 @@ all go through App, which answers them as it always did.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -48,18 +48,19 @@ def eligible(app: Any, scope: dict, expect_continue: bool) -> bool:
 
 
 class Call:
-    """One request to ``app``'s function through ``exchange`` (a ``pyfunc.exchange.Exchange``
-    whose body has arrived): ``settled`` by the runner, or ``expire``d by the timeout."""
+    """One request to ``app``'s function through ``exchange`` (a ``pyfunc.exchange.Exchange``),
+    from its turn to be answered (``begin``): ``dispatch``ed once its body has arrived,
+    ``settled`` by the runner, or ``expire``d by the timeout."""
 
     __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start", "over")
 
-    def __init__(self, app: Any, exchange: Any, request: Request, size: int) -> None:
+    def __init__(self, app: Any, exchange: Any) -> None:
         self.app = app
         self.exchange = exchange
-        self.request = request
-        self.size = size  # bytes taken from the body budget
+        self.request: Request | None = None  # once dispatched: counted in App.inflight
+        self.size = 0  # bytes taken from the body budget
         self.claim: list | None = None  # the runner's job, for ``Runner.abandon``
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer = exchange.conn.loop.call_later(app.timeout, self.expire) if app.timeout else None
         self.start = time.perf_counter() if app.access_log else 0.0
         self.over = False  # answered: a late outcome is dropped
 
@@ -72,25 +73,28 @@ class Call:
             response = app.adapter.finish(self.request, result, error)
             framed = frame(response.status, response.headers, response.body)
         except Exception as exc:
-            response = app.failure(self.request.scope, exc)
+            response = app.failure(self.exchange.scope, exc)
             framed = frame(response.status, response.headers, response.body)
         self.answer(response.status, *framed)
 
     def expire(self) -> None:
-        """On the loop, ``PYFUNC_TIMEOUT`` seconds after the call was queued: 504; the worker
-        thread, if the call runs, is abandoned (``Runner.abandon``: replaced, or counted stuck)."""
+        """On the loop, ``PYFUNC_TIMEOUT`` seconds after the request's turn came: 504; the
+        worker thread, if the call runs, is abandoned (``Runner.abandon``: replaced, or counted
+        stuck); a body still arriving is dropped."""
         self.timer = None
         if self.over:
             return
-        self.app.adapter.runner.abandon(self.claim)
-        response = self.app.timeout_answer(self.request.scope)
+        if self.claim is not None:
+            self.app.adapter.runner.abandon(self.claim)
+        response = self.app.timeout_answer(self.exchange.scope)
         self.answer(response.status, *frame(response.status, response.headers, response.body))
 
     def cancel(self) -> None:
         """The server stops waiting (the drain's grace ran out): 500, and the connection closes,
         as for a Task the drain cancels (``pyfunc.exchange.Exchange.run``)."""
         if not self.over:
-            self.app.adapter.runner.abandon(self.claim)
+            if self.claim is not None:
+                self.app.adapter.runner.abandon(self.claim)
             self._end(500)
             if not self.exchange.disconnected:
                 self.exchange.fail()
@@ -109,36 +113,45 @@ class Call:
     def _end(self, status: int) -> None:
         self.over = True
         app = self.app
-        app.inflight -= 1
+        if self.request is not None:
+            app.inflight -= 1
         if self.size:
             app.body_budget.give(self.size)
+        self._stop_timer()
+        if self.start:
+            app.log_request(self.exchange.scope, status, self.start)
+
+    def _stop_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if self.start:
-            app.log_request(self.request.scope, status, self.start)
+
+
+def begin(app: Any, exchange: Any) -> None:
+    """``exchange``'s turn to be answered came (its body may still be arriving)."""
+    exchange.call = Call(app, exchange)
 
 
 def dispatch(app: Any, exchange: Any) -> bool:
-    """Call ``app``'s function for ``exchange``, whose whole body has arrived. False, with
-    nothing taken, when App's cap or body budget would refuse it: App then answers it."""
-    if app.max_concurrency and app.inflight >= app.max_concurrency:
+    """Call ``app``'s function for ``exchange``, begun and whose whole body has arrived. False,
+    with nothing taken, when App's cap or body budget would refuse it: App then answers it."""
+    call = exchange.call
+    if call.over:
+        return True  # answered 504 while the body arrived
+    if app.max_concurrency and app.inflight >= app.max_concurrency or \
+            exchange.buffered and not app.body_budget.take(exchange.buffered):
+        call._stop_timer()
+        exchange.call = None
         return False
-    size = exchange.buffered
-    if size and not app.body_budget.take(size):
-        return False
-    body = exchange.take_body()
+    call.size = exchange.buffered
+    request = call.request = Request(exchange.scope, exchange.take_body())
     app.inflight += 1
-    request = Request(exchange.scope, body)
-    call = exchange.call = Call(app, exchange, request, size)
     adapter = app.adapter
     try:
         args, kwargs = adapter.prepare(request)
     except Exception as exc:
-        response: Response = app.failure(request.scope, exc)
+        response: Response = app.failure(exchange.scope, exc)
         call.answer(response.status, *frame(response.status, response.headers, response.body))
         return True
     call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
-    if app.timeout:
-        call.timer = exchange.conn.loop.call_later(app.timeout, call.expire)
     return True

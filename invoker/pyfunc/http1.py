@@ -204,7 +204,7 @@ class H1Connection(LimitedConnection):
         if self._upgrade is None:
             exchange = self.exchange
             exchange.end()  # type: ignore[union-attr]
-            if exchange.direct and exchange is self.active and exchange.call is None:  # type: ignore[union-attr]
+            if exchange.direct and exchange is self.active:  # type: ignore[union-attr]
                 self._dispatch(exchange)  # type: ignore[arg-type]
 
     # Exchanges
@@ -212,6 +212,7 @@ class H1Connection(LimitedConnection):
     def _start(self, exchange: Exchange) -> None:
         self.active = exchange
         if exchange.direct:
+            direct.begin(self.app, exchange)
             if not exchange.more_body:
                 self._dispatch(exchange)
             return  # else dispatched once the body is complete (on_message_complete)
