@@ -74,7 +74,7 @@ class Exchange:
         self.held: bytes | None = None
         self.head_only = scope["method"] == "HEAD"
         self.direct = False  # answered by pyfunc.direct, once the body is complete
-        self.call: Any = None  # that pyfunc.direct.Call, once dispatched
+        self.call: Any = None  # its pyfunc.direct.Call, from its turn (``direct.begin``)
 
     # From the connection
 

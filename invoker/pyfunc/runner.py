@@ -66,7 +66,7 @@ class Runner:
         self._stuck: list[list] = []  # claims of abandoned calls whose threads still hold a place
         self._closing = False
         self._kicking = False  # a _kick is scheduled for this loop turn
-        self._results: deque[tuple] = deque()  # (future, result, error) for the loop
+        self._results: deque[tuple] = deque()  # (future or settled object, result, error) for the loop
         self._settling = False  # a _settle is scheduled
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop jobs come from (one per process)
         self.stuck_since: float | None = None
