@@ -131,3 +131,16 @@ def test_the_full_report_holds_the_image_section_and_ends_with_the_notes(monkeyp
     assert names[-2:] == headings(sections.notes())
     assert written.endswith(sections.NOTES[-1].read_text()) and sections.NOTES[0].read_text() in written
     assert "(docker run) | ≤ 1.1× |" in written.split(sections.IMAGE_HEADING)[0]  # in the targets table too
+    assert "raw uvicorn's own p99 was not measured in this run" in written
+
+
+def test_what_limits_it_quotes_this_runs_p99_of_raw_uvicorn(monkeypatch):
+    monkeypatch.setattr(report, "versions", lambda: "- pyfunc: pyfunc 0.1.0")
+
+    class Args:
+        warmup, connections, seconds, passes, cold_starts = 3, 50, 10, 2, 5
+
+    uvicorn = {"req_per_s": 27106.0, "passes": [28722.0, 25490.0], "p50_ms": 1.84, "p99_ms": 4.27, "errors": 0,
+               "idle_rss": 28.0, "rss": 29.0, "pss": 23.0}
+    written = report.report({"uvicorn": uvicorn}, {"detect_ms": 28.0}, None, [], Args, "c")
+    assert "raw uvicorn's own p99 was 4.3 ms in this run" in written.split("## What limits it")[1]

@@ -141,6 +141,8 @@ pyfunc `def main(body)` under `wrk -t2 -c{soaked['connections']} -d{soaked['seco
 | {soaked['requests']} | {soaked['req_per_s']:.0f} | {soaked['p99_ms']:.2f} | {soaked['errors']} | {soaked['rss_first']:.1f} MiB | {soaked['rss_last']:.1f} MiB | {soaked['growth']:+.1%} | {verdict} |
 """
     proxied_text = proxied_section(proxied, args) if proxied else ""
+    raw = results.get("uvicorn", {})
+    raw_p99 = f"{raw['p99_ms']:.1f} ms" if raw.get("p99_ms") is not None else "not measured"
     return f"""# Benchmarks
 
 Written by `make bench` on {datetime.date.today().isoformat()}: `{command}`.
@@ -203,8 +205,12 @@ per request from 33 to 45 µs between two rounds of the same hour.
   CloudEvents 1.0 (a malformed event gets a 400 saying why), the SDK's event object, the
   reply's fresh id and time (~18 µs to parse, ~19 µs to reply in-process).
 - **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),
-  so p99 follows the CPU a request costs: the hello styles sit at 5–8 ms here, the Flask and
-  JSON styles above; raw uvicorn's own p99 was 5.6 ms in this run.
+  so p99 follows the CPU a request costs; raw uvicorn's own p99 was {raw_p99} in this run. A
+  `def` function adds the thread hand-off's tail: in interleaved `wrk --latency` rounds of one
+  build, `def main(body)` 8.0 ms against `async def main(body)` 3.9 ms. It is not the GIL's
+  switch interval (`sys.setswitchinterval` 5, 1 and 0.5 ms: p99 12.0, 11.2 and 11.3 ms in
+  another run's rounds) nor threads contending (`MAX_WORKERS` 1, 2 and the default: 7.5, 8.3
+  and 8.0 ms). The Flask and JSON styles cost more CPU a request, so their p99 is higher.
 - **Cold start** (goal 0.5× functions-framework): pyfunc starts as fast as uvicorn's CLI serving
   a raw hello or faster (table above); the floor is the interpreter, `asyncio` (which imports
   `ssl`), `logging`, uvloop and httptools. The Functions Framework style imports Flask
