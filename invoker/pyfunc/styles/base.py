@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
-from ..http import Receive, Request, Response, Scope, Send
+from ..http import Receive, Request, Response, Scope, Send, to_response
 from ..runner import Runner, is_async
 
 
@@ -81,11 +81,12 @@ class Adapter:
         raise NotImplementedError
 
     def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
-        """The answer to ``request`` from what the call returned (``value``) or raised
-        (``error``, re-raised unless the style answers it, as Flask answers ``abort(404)``)."""
+        """The answer to ``request`` from what the call returned (``value``, as an HTTP
+        function's return: ``http.to_response``) or raised (``error``, re-raised unless the
+        style answers it, as Flask answers ``abort(404)``)."""
         if error is not None:
             raise error
-        return value
+        return to_response(value, self.target.name)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise NotImplementedError

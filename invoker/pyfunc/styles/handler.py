@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from ..config import Config
-from ..http import HTTPError, Request, Response, loads_json, request_id, to_response
+from ..http import HTTPError, Request, loads_json, request_id
 from .base import Adapter, Runner, Target
 
 PARAMETERS = ("logger", "request")
@@ -59,11 +59,6 @@ class HandlerAdapter(Adapter):
         metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
         payload["metadata"] = {**metadata, "activityID": activity}  # the SDK's own: never the body's
         return (RequestLogger(function_log, {"request_id": activity}), payload), {}
-
-    def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
-        if error is not None:
-            raise error
-        return to_response(value, self.target.name)
 
     def describe(self) -> str:
         return f"handler function, called as {self.target.name}(logger=<request logger>, request=<JSON body + metadata>)"

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Iterator
 
 from ..config import Config
-from ..http import HTTPError, Request, Response, to_response
+from ..http import HTTPError, Request, Response
 from .base import Adapter, Runner, Target
 
 log = logging.getLogger("pyfunc")
@@ -90,11 +90,9 @@ class ParliamentAdapter(Adapter):
         return (Context(self.flask_request(request), event),), {}
 
     def finish(self, request: Request, value: Any, error: Exception | None) -> Response:
-        if error is not None:
-            raise error
-        if isinstance(value, self.cloudevent.CloudEvent):
+        if error is None and isinstance(value, self.cloudevent.CloudEvent):
             return self.cloudevent.encode(dict(value.get_attributes()), value.get_data(), structured=False)
-        return to_response(value, self.target.name)
+        return super().finish(request, value, error)
 
     def describe(self) -> str:
         return (f"parliament function, called as {self.target.name}(context) with context.request "
