@@ -182,3 +182,37 @@ def test_a_returning_replaced_thread_frees_the_pool_from_stuck_ones(tmp_path, se
         assert time.monotonic() < deadline, "the pool stayed stuck"
         time.sleep(0.2)
     assert _concurrently(server.url, ["0.1"] * 4) == [200] * 4
+
+
+def test_an_outcome_whose_answer_fails_does_not_hold_up_the_rest_of_its_batch(caplog):
+    """Outcomes come back to the loop in batches (``Runner._settle``): one whose answering
+    raises (a bug of pyfunc's own) is logged, and the others of its batch are still answered."""
+    import asyncio
+
+    from pyfunc.runner import Runner
+
+    answered = []
+
+    class Outcome:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def settled(self, result, error) -> None:
+            answered.append((self.name, result))
+            if self.name == "first":
+                raise RuntimeError("answering failed")
+
+    async def main() -> None:
+        runner = Runner(1)  # one thread: the calls return in order
+        for name in ("first", "second"):
+            runner.submit(str.upper, (name,), {}, Outcome(name))
+        await asyncio.sleep(0)  # the loop wakes a thread for them
+        time.sleep(0.5)  # the loop is busy while both calls return: one batch
+        deadline = time.monotonic() + 5
+        while len(answered) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        runner.shutdown()
+
+    asyncio.run(main())
+    assert answered == [("first", "FIRST"), ("second", "SECOND")]
+    assert "answering a returned call failed" in caplog.text

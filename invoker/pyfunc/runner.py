@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 import time
 from collections import deque
@@ -45,6 +46,7 @@ from typing import Any, Callable
 #: Markers in a job's ``claim`` list; the first one appended decides (both under the lock).
 _RUN, _CANCEL, _DONE = "run", "cancel", "done"
 _Future = asyncio.Future
+log = logging.getLogger("pyfunc")
 
 
 class Runner:
@@ -171,7 +173,10 @@ class Runner:
         while results:
             done, result, error = results.popleft()
             if type(done) is not _Future:
-                done.settled(result, error)
+                try:
+                    done.settled(result, error)
+                except Exception:  # a bug of pyfunc's: the other outcomes of the batch still go out
+                    log.exception("answering a returned call failed")
             elif done.done():
                 continue
             elif error is None:
