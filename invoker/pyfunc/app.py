@@ -10,6 +10,10 @@ traceback or the invalid part goes to the log with that id.
 Also: buffered styles read bodies within the in-flight body budget (503 + Retry-After,
 ``pyfunc.memory``); readiness, then liveness, answer 503 while timed-out calls hold every
 worker thread (``pyfunc.runner``); a watchdog logs a blocked event loop (``pyfunc.watchdog``).
+
+A request to a buffered style's ``def`` function that none of these refusals can stop before
+the call is answered by pyfunc's HTTP/1.1 server without this ASGI app (``pyfunc.direct``),
+with the same counters and the same answers: ``failure``, ``timeout_answer``, ``log_request``.
 """
 
 from __future__ import annotations
