@@ -27,10 +27,7 @@ from typing import Any
 
 from .flow import HIGH_WATER
 from .framing import frame
-from .http import Request, Response
-
-#: Methods whose HTTP/1.0 requests must carry Content-Length (``http.check_length``: else 411).
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+from .http import BODY_METHODS, Request, Response
 
 
 def eligible(app: Any, scope: dict, expect_continue: bool) -> bool:
@@ -44,7 +41,7 @@ def eligible(app: Any, scope: dict, expect_continue: bool) -> bool:
             return value.isdigit() and int(value) <= limit
         if name == b"transfer-encoding":
             return False
-    return scope["http_version"] != "1.0" or scope["method"] not in _BODY_METHODS
+    return scope["http_version"] != "1.0" or scope["method"] not in BODY_METHODS
 
 
 class Call:
@@ -71,11 +68,11 @@ class Call:
         app = self.app
         try:
             response = app.adapter.finish(self.request, result, error)
-            framed = frame(response.status, response.headers, response.body)
+            headers, body = frame(response.status, response.headers, response.body)
         except Exception as exc:
-            response = app.failure(self.exchange.scope, exc)
-            framed = frame(response.status, response.headers, response.body)
-        self.answer(response.status, *framed)
+            self.reply(app.failure(self.exchange.scope, exc))
+            return
+        self.answer(response.status, headers, body)
 
     def expire(self) -> None:
         """On the loop, ``PYFUNC_TIMEOUT`` seconds after the request's turn came: 504; the
@@ -87,7 +84,7 @@ class Call:
         if self.claim is not None:
             self.app.adapter.runner.abandon(self.claim)
         response = self.app.timeout_answer(self.exchange.scope)
-        self.answer(response.status, *frame(response.status, response.headers, response.body))
+        self.reply(response)
 
     def cancel(self) -> None:
         """The server stops waiting (the drain's grace ran out): 500, and the connection closes,
@@ -98,6 +95,10 @@ class Call:
             self._end(500)
             if not self.exchange.disconnected:
                 self.exchange.fail()
+
+    def reply(self, response: Response) -> None:
+        """``answer`` with one of pyfunc's own responses, framed."""
+        self.answer(response.status, *frame(response.status, response.headers, response.body))
 
     def answer(self, status: int, headers: list, body: bytes) -> None:
         """Send the answer (once: ``over``), ending the call."""
@@ -150,8 +151,7 @@ def dispatch(app: Any, exchange: Any) -> bool:
     try:
         args, kwargs = adapter.prepare(request)
     except Exception as exc:
-        response: Response = app.failure(exchange.scope, exc)
-        call.answer(response.status, *frame(response.status, response.headers, response.body))
+        call.reply(app.failure(exchange.scope, exc))
         return True
     call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
     return True

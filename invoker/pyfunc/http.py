@@ -139,7 +139,7 @@ async def send_response(send: Send, response: Response) -> None:
 
 
 #: Methods whose HTTP/1.0 requests carry a body (RFC 1945 8.3: with a Content-Length).
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def check_length(scope: Scope, limit: int) -> None:
@@ -156,7 +156,7 @@ def check_length(scope: Scope, limit: int) -> None:
             framed = True
         elif name == b"transfer-encoding":
             framed = True
-    if not framed and scope.get("http_version") == "1.0" and scope["method"] in _BODY_METHODS:
+    if not framed and scope.get("http_version") == "1.0" and scope["method"] in BODY_METHODS:
         raise HTTPError(411, f"an HTTP/1.0 {scope['method']} must carry Content-Length: "
                              "send it, or use HTTP/1.1 (chunked bodies are fine there)")
 
