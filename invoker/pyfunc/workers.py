@@ -32,7 +32,6 @@ with ``signal.sigtimedwait`` only; elsewhere one process serves.
 from __future__ import annotations
 
 import _thread
-import gc
 import logging
 import os
 import signal
@@ -87,7 +86,6 @@ def supervise(serve: Callable[[], None], count: int, sockets: list[socket.socket
             sock.close()
         due.clear()
 
-    gc.freeze()  # the imported objects stay out of the workers' collections, so they stay shared pages
     try:
         for slot in range(count):
             start(slot)
