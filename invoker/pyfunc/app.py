@@ -105,18 +105,25 @@ class App:
 
     def failure(self, scope: Scope, exc: Exception) -> Response:
         """The answer for ``exc``, raised while answering ``scope``: an HTTPError's own; else,
-        with the cause logged under the request id, 504 for the timeout and 500 for the rest."""
+        with the cause logged under the request id, 504 for the timeout and 500 for the rest.
+
+        ``exc`` loses its traceback here: the frames it lists hold ``exc`` (a style's ``finish``
+        re-raises the error it was given), a reference cycle that only the cycle collector
+        would free, with the request's objects, in a pause of every request in flight."""
         if isinstance(exc, HTTPError):
-            return exc.response()
-        if isinstance(exc, InvalidResponse):
-            log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
-                      self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
+            response = exc.response()
         elif self.timeout is not None and _timed_out(exc):
-            return self.timeout_answer(scope)
+            response = self.timeout_answer(scope)
         else:
-            log.error("%s raised while handling %s %s [request_id=%s]", self.adapter.target.name,
-                      scope["method"], scope["path"], request_id(scope), exc_info=exc)
-        return self._crash(scope)
+            if isinstance(exc, InvalidResponse):
+                log.error("%s answered %s %s with a response that cannot be sent: %s [request_id=%s]",
+                          self.adapter.target.name, scope["method"], scope["path"], exc, request_id(scope))
+            else:
+                log.error("%s raised while handling %s %s [request_id=%s]", self.adapter.target.name,
+                          scope["method"], scope["path"], request_id(scope), exc_info=exc)
+            response = self._crash(scope)
+        exc.__traceback__ = None
+        return response
 
     def timeout_answer(self, scope: Scope) -> Response:
         """504, with the request logged as timed out (``PYFUNC_TIMEOUT``)."""
