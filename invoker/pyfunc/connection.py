@@ -127,6 +127,11 @@ class LimitedConnection(asyncio.Protocol):
     def busy(self) -> bool:
         return False
 
+    def running_call(self) -> Any:
+        """The ``pyfunc.direct.Call`` answering this connection's request without a Task, if one
+        runs (the drain cancels it as it cancels Tasks; subclasses)."""
+        return None
+
     def closing(self) -> bool:
         """True once no more may be written: closed, or shut for a lingering close."""
         return self._lingering is not None or self.transport.is_closing()

@@ -102,6 +102,10 @@ class H1Connection(LimitedConnection):
         exchange = self.exchange
         return bool(self.pipeline) or (exchange is not None and not exchange.complete)
 
+    def running_call(self) -> Any:
+        active = self.active
+        return None if active is None else active.call  # set from the request's turn until it is answered
+
     def shutdown(self) -> None:
         """The server drains: close now when idle, else after the answer in flight."""
         exchange = self.exchange

@@ -118,8 +118,7 @@ class Server:
                      len(site.connections))
         while (site.connections or site.tasks) and not self.force_exit and loop.time() < deadline:
             await asyncio.sleep(POLL)
-        calls = [call for call in (getattr(getattr(c, "active", None), "call", None) for c in site.connections)
-                 if call is not None and not call.over]  # pyfunc.direct's, which have no Task
+        calls = [call for call in (c.running_call() for c in site.connections) if call is not None]
         if (site.tasks or calls) and not self.force_exit:
             log.error("cancelling %d requests still running after %gs (PYFUNC_GRACE)", len(site.tasks) + len(calls),
                       self.grace)
