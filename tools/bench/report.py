@@ -205,12 +205,15 @@ per request from 33 to 45 µs between two rounds of the same hour.
   CloudEvents 1.0 (a malformed event gets a 400 saying why), the SDK's event object, the
   reply's fresh id and time (~18 µs to parse, ~19 µs to reply in-process).
 - **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),
-  so p99 follows the CPU a request costs; raw uvicorn's own p99 was {raw_p99} in this run. A
-  `def` function adds the thread hand-off's tail: in interleaved `wrk --latency` rounds of one
-  build, `def main(body)` 8.0 ms against `async def main(body)` 3.9 ms. It is not the GIL's
-  switch interval (`sys.setswitchinterval` 5, 1 and 0.5 ms: p99 12.0, 11.2 and 11.3 ms in
-  another run's rounds) nor threads contending (`MAX_WORKERS` 1, 2 and the default: 7.5, 8.3
-  and 8.0 ms). The Flask and JSON styles cost more CPU a request, so their p99 is higher.
+  so p99 follows the CPU a request costs; raw uvicorn's own p99 was {raw_p99} in this run. The
+  `def` styles had a longer tail, and it was the cycle collector, not the thread hand-off: a
+  direct call left a reference cycle (13 objects a request), a failed one 24 more, and each
+  collection of the oldest generation walked everything imported (10–25 ms with Flask). A
+  request now leaves no cycle and what was loaded before serving is frozen (`gc.freeze`, in one
+  process too): in interleaved `wrk --latency` rounds `def main(body)` went from 9.4 to 3.9 ms,
+  the handler from 12.4 to 6.8, `main(req)` from 16.5 to 6.1, with 14–29% more req/s. What is
+  left is CPU a request: the JSON and Flask styles cost more, and the Functions Framework
+  style's router (Werkzeug's matcher) still makes a cycle a request, collected young.
 - **Cold start** (goal 0.5× functions-framework): pyfunc starts as fast as uvicorn's CLI serving
   a raw hello or faster (table above); the floor is the interpreter, `asyncio` (which imports
   `ssl`), `logging`, uvloop and httptools. The Functions Framework style imports Flask
