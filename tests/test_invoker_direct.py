@@ -40,22 +40,57 @@ def _held(url: str, body: bytes, results: list) -> threading.Thread:
     return thread
 
 
+#: Calls whose body starts with "hold" mark their start in $MARKS and wait for $MARKS/release.
+GATED = {
+    "sync": """
+        import os
+        import time
+
+        def main(body):
+            if body.startswith(b"hold"):
+                marks = os.environ["MARKS"]
+                open(os.path.join(marks, f"in-{time.monotonic_ns()}"), "w").close()
+                while not os.path.exists(os.path.join(marks, "release")):
+                    time.sleep(0.01)
+            return f"{len(body)} bytes"
+    """,
+    "async": """
+        import asyncio
+        import os
+        import time
+
+        async def main(body):
+            if body.startswith(b"hold"):
+                marks = os.environ["MARKS"]
+                open(os.path.join(marks, f"in-{time.monotonic_ns()}"), "w").close()
+                while not os.path.exists(os.path.join(marks, "release")):
+                    await asyncio.sleep(0.01)
+            return f"{len(body)} bytes"
+    """,
+}
+
+
 @KIND
 def test_small_bodies_count_against_the_inflight_body_budget(tmp_path, serve, kind):
-    write_function(tmp_path, {"func.py": HOLD[kind]})
-    server = serve(tmp_path, {"PYFUNC_MAX_INFLIGHT_BODY": "100000"})
-    body = b"1.5 " + b"x" * 39_996  # 40 kB: held 1.5 s
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write_function(tmp_path / "fn", {"func.py": GATED[kind]})
+    server = serve(tmp_path / "fn", {"PYFUNC_MAX_INFLIGHT_BODY": "100000", "MARKS": str(marks)})
     held: list = []
-    threads = [_held(server.url, body, held) for _ in range(2)]
-    time.sleep(0.7)  # both bodies are in the budget: 80 of 100 kB
-    refused = requests.post(server.url, data=b"0   " + b"x" * 39_996)
+    threads = [_held(server.url, b"hold" + b"x" * 39_996, held) for _ in range(2)]  # 40 kB each
+    deadline = time.monotonic() + 20
+    while len(list(marks.glob("in-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(list(marks.glob("in-*"))) == 2  # both calls run: their bodies are in the budget, 80 of 100 kB
+    refused = requests.post(server.url, data=b"x" * 40_000)
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
-    assert requests.post(server.url, data=b"0   " + b"x" * 16_000).text == "16004 bytes"  # fits beside them
+    assert requests.post(server.url, data=b"x" * 16_004).text == "16004 bytes"  # fits beside them
+    (marks / "release").touch()
     for thread in threads:
         thread.join()
     assert [r.text for r in held] == ["40000 bytes"] * 2
     # Given back once answered: the same body now goes through.
-    assert requests.post(server.url, data=b"0   " + b"x" * 39_996).text == "40000 bytes"
+    assert requests.post(server.url, data=b"x" * 40_000).text == "40000 bytes"
 
 
 @KIND
