@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,15 @@ def write_function(directory: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     return directory
+
+
+def wait_for_marks(directory: Path, count: int, timeout: float = 20) -> None:
+    """Wait until ``directory`` holds ``count`` files named ``in-*``: a test's function marks
+    each call it entered so (``$MARKS``). AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while len(list(directory.glob("in-*"))) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(list(directory.glob("in-*"))) == count, f"{count} calls did not start within {timeout:g}s"
 
 
 class Server:

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import write_function
+from conftest import wait_for_marks, write_function
 
 HOLD = {
     "sync": """
@@ -78,10 +78,7 @@ def test_small_bodies_count_against_the_inflight_body_budget(tmp_path, serve, ki
     server = serve(tmp_path / "fn", {"PYFUNC_MAX_INFLIGHT_BODY": "100000", "MARKS": str(marks)})
     held: list = []
     threads = [_held(server.url, b"hold" + b"x" * 39_996, held) for _ in range(2)]  # 40 kB each
-    deadline = time.monotonic() + 20
-    while len(list(marks.glob("in-*"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(list(marks.glob("in-*"))) == 2  # both calls run: their bodies are in the budget, 80 of 100 kB
+    wait_for_marks(marks, 2)  # both calls run: their bodies are in the budget, 80 of 100 kB
     refused = requests.post(server.url, data=b"x" * 40_000)
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
     assert requests.post(server.url, data=b"x" * 16_004).text == "16004 bytes"  # fits beside them

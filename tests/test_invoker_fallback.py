@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import pytest
 import requests
 
-from conftest import write_function
+from conftest import wait_for_marks, write_function
 
 FUNCTIONS = {
     "def": "def main(body):\n    return 'hello ' + body.decode()\n",
@@ -77,9 +76,7 @@ def test_the_fallback_runs_the_knative_hooks_and_drains_a_request_in_flight(tmp_
     held: list = []
     thread = threading.Thread(target=lambda: held.append(requests.get(server.url + "/?1.5", timeout=30)))
     thread.start()
-    deadline = time.monotonic() + 20
-    while len(list(marks.glob("in-*"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_marks(marks, 2)  # the first request's and the held one's
     assert server.stop(signal.SIGTERM) == 0
     thread.join()
     assert [(r.status_code, r.text) for r in held] == [(200, "started=True")]  # answered before the exit
