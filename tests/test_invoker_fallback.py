@@ -5,6 +5,7 @@ server. Run on CPython with httptools hidden from the server process, as PyPy la
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -51,7 +52,7 @@ def without_httptools(tmp_path) -> dict[str, str]:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text("import sys\n\nsys.modules['httptools'] = None  # not installed, as on PyPy\n")
-    return {"PYTHONPATH": str(site)}
+    return {"PYTHONPATH": os.pathsep.join(filter(None, (str(site), os.environ.get("PYTHONPATH"))))}
 
 
 @pytest.mark.parametrize("kind", sorted(FUNCTIONS))
