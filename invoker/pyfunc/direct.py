@@ -49,7 +49,7 @@ class Call:
     from its turn to be answered (``begin``): ``dispatch``ed once its body has arrived,
     ``settled`` by the runner, or ``expire``d by the timeout."""
 
-    __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start", "over")
+    __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start")
 
     def __init__(self, app: Any, exchange: Any) -> None:
         self.app = app
@@ -59,7 +59,12 @@ class Call:
         self.claim: list | None = None  # the runner's job, for ``Runner.abandon``
         self.timer = exchange.conn.loop.call_later(app.timeout, self.expire) if app.timeout else None
         self.start = time.perf_counter() if app.access_log else 0.0
-        self.over = False  # answered: a late outcome is dropped
+
+    @property
+    def over(self) -> bool:
+        """Answered (or handed back to App): a late outcome is dropped. The exchange lets go of
+        its call then (``_end``), so that the two hold no reference cycle."""
+        return self.exchange.call is not self
 
     def settled(self, result: Any, error: Exception | None) -> None:
         """On the loop: the function returned ``result`` or raised ``error``."""
@@ -112,8 +117,7 @@ class Call:
             exchange.answer_now(status, headers, body)
 
     def _end(self, status: int) -> None:
-        self.over = True
-        self.exchange.call = None  # no cycle left for the garbage collector (its pauses made the p99)
+        self.exchange.call = None  # over; no cycle left for the garbage collector (its pauses made the p99)
         app = self.app
         if self.request is not None:
             app.inflight -= 1

@@ -192,7 +192,8 @@ per request from 33 to 45 µs between two rounds of the same hour.
   raw hello, which does none of pyfunc's work (probes, the concurrency cap, the body budget,
   error answers with a request id, the Date header). In interleaved rounds the direct path
   costs 0.82–0.93× the CPU of the ASGI path a request, and a sync hello 1.07–1.23× the raw
-  hello's. The thread hand-off is not what is left: the same build calling the function on
+  hello's before the cycle fixes below (0.87× after, section "Hot path").
+  The thread hand-off is not what is left: the same build calling the function on
   the event loop instead (an experiment, unsafe for a function that blocks) cost more, 1.34×,
   because answering inside the parse callback loses the batching of a loop turn. An `async def`
   function keeps the ASGI path: it needs a Task (`asyncio.current_task`, `asyncio.timeout`),
