@@ -21,14 +21,17 @@ from rawhttp import exchange, request
 ECHO = """
 import json, os
 
-def main(event):
-    attributes = dict(event.get_attributes())
+def echo(attributes, data):
     with open(os.environ["SEEN_FILE"], "a") as out:
         out.write(json.dumps(attributes) + "\\n")
-    data = event.get_data()
     shown = {"type": type(data).__name__, "value": data.decode("latin-1") if isinstance(data, bytes) else data}
     return {**attributes, "type": "dev.reply", "source": "/validation"}, shown
 """
+#: The echo taking the SDK's whole event, or only its parts (read without the SDK's object).
+ECHOES = {
+    "event": ECHO + "\ndef main(event):\n    return echo(dict(event.get_attributes()), event.get_data())\n",
+    "parts": ECHO + "\ndef main(data, attributes):\n    return echo(attributes, data)\n",
+}
 
 BINARY = {"ce-specversion": "1.0", "ce-id": "v-1", "ce-source": "/tests", "ce-type": "dev.test",
           "content-type": "application/json"}
@@ -37,9 +40,9 @@ STRUCTURED = {"specversion": "1.0", "id": "v-1", "source": "/tests", "type": "de
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
-@pytest.fixture(scope="module")
-def echo(tmp_path_factory):
-    directory = write_function(tmp_path_factory.mktemp("echo"), {"func.py": ECHO})
+@pytest.fixture(scope="module", params=list(ECHOES))
+def echo(request, tmp_path_factory):
+    directory = write_function(tmp_path_factory.mktemp("echo"), {"func.py": ECHOES[request.param]})
     server = Server(directory, {"SEEN_FILE": str(directory / "seen.jsonl")})
     server.seen = directory / "seen.jsonl"
     yield server
@@ -295,3 +298,13 @@ def test_any_subject_and_extension_is_echoed_faithfully_or_refused(echo):
             assert reply["subject"] == value and reply[effective] == ("v" if effective != "subject" else value)
 
     check()
+
+
+def test_the_printable_fast_path_agrees_with_the_string_rule_on_every_code_point():
+    """``is_string`` skips the pattern for printable text: for every single code point (so for
+    every string) it must decide as the pattern does."""
+    from pyfunc.cloudevent_attributes import CONTROL, is_string
+
+    disagree = [hex(c) for c in range(0x110000) if is_string(chr(c)) != (CONTROL.search(chr(c)) is None)]
+    assert disagree == []
+    assert not is_string("ok\x85") and not is_string("\U0010ffff") and is_string("\xa0 é €")

@@ -109,7 +109,7 @@ class PyfuncAdapter(Adapter):
         self.getters = {p.source: _GETTERS[p.source] for p in self.parameters}
 
     def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
-        event = self.cloudevent.parse(request) if self.cloudevent else None
+        event = self.cloudevent.read(request) if self.cloudevent else None  # (attributes, data)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         values: dict[str, Any] = {}
@@ -164,7 +164,13 @@ _GETTERS: dict[str, Callable[[Request, Any], Any]] = {
     "request": _flask_request,
     "body": lambda request, event: request.body,
     "headers": _headers,
-    "event": lambda request, event: event,
-    "data": lambda request, event: event.get_data(),
-    "attributes": lambda request, event: dict(event.get_attributes()),
+    "event": lambda request, event: _sdk_event(*event),
+    "data": lambda request, event: event[1],
+    "attributes": lambda request, event: event[0],  # read's own new dict: the function may keep it
 }
+
+
+def _sdk_event(attributes: dict[str, Any], data: Any) -> Any:
+    from ..cloudevent import to_event
+
+    return to_event(attributes, data)
