@@ -71,6 +71,22 @@ def test_answered_and_failed_requests_leave_no_garbage_for_the_cycle_collector(t
     assert server.output.count("ValueError: failing on purpose") == 150  # each failure logged with its traceback
 
 
+def test_closed_connections_leave_no_garbage_for_the_cycle_collector(tmp_path, serve):
+    """A client without keep-alive opens a connection per request. Before, each closed
+    connection left a cycle of 24 objects: the connection and its parser (which holds the
+    connection's callbacks), and the connection and its last exchange."""
+    write_function(tmp_path, {"func.py": PROBE + "\ndef main(body):\n    return probe(body.decode())\n"})
+    server = serve(tmp_path)
+    assert requests.post(server.url, data="off").text == "0"
+    for _ in range(100):  # closed by the client
+        with requests.Session() as session:
+            assert session.post(server.url, data="plain").text == "hello"
+    for _ in range(50):  # closed by the server, after a lingering close
+        assert requests.post(server.url, data="plain", headers={"Connection": "close"}).text == "hello"
+    found = int(requests.post(server.url, data="count").text)
+    assert found < 30, f"{found} unreachable objects after 150 closed connections"
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_what_was_loaded_before_serving_is_frozen(tmp_path, serve, processes):
     write_function(tmp_path, {"func.py": PROBE + "\ndef main(body):\n    return probe(body.decode())\n"})

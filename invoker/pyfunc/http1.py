@@ -77,7 +77,14 @@ class H1Connection(LimitedConnection):
         self._cancel_timer()
         if self._lingering is not None:
             self._lingering.cancel()
-        for exchange in (self.active, *self.pipeline, self.exchange):
+        exchanges = (self.active, *self.pipeline, self.exchange)
+        # Let go of what refers back to this connection, so that it is freed as it closes, not
+        # by the cycle collector: the parser (which holds this connection's callbacks) and the
+        # exchanges (an exchange still running keeps its connection, not the other way round).
+        self.parser = None  # type: ignore[assignment]
+        self.exchange = self.active = None
+        self.pipeline.clear()
+        for exchange in exchanges:
             if exchange is not None:
                 exchange.lost()
         if self.flow is not None:
