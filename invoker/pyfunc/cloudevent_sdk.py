@@ -80,7 +80,7 @@ def _knative_v2() -> KnativeEvents:
     from .http import HTTPError, Response
 
     def decode(request: Any) -> Any:
-        cloudevent.parse(request)  # the invoker's checks first: every malformed event is a 400 saying why
+        cloudevent.read(request)  # the invoker's checks first: every malformed event is a 400 saying why
         try:
             return from_http_event(HTTPMessage(headers=request.headers, body=request.body))
         except Exception as exc:  # 2.x raises outside its own hierarchy too (AttributeError on a JSON array)
