@@ -62,8 +62,9 @@ class App:
         self.body_budget = BodyBudget(config.max_inflight_body)
         self.inflight = 0
         self.probes = {**PROBES, **dict(config.probe_paths)}  # func.yaml deploy.healthEndpoints
-        #: Requests to a buffered style's ``def`` function may skip ASGI (``pyfunc.direct``).
-        self.direct = adapter.in_thread and not adapter.streaming
+        #: Requests to a ``def`` function called between ``prepare`` and ``finish`` may skip ASGI
+        #: (``pyfunc.direct``); a streaming adapter's other requests still go to ``asgi``.
+        self.direct = adapter.in_thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -7,7 +7,9 @@ path"). pyfunc's HTTP/1.1 server (``pyfunc.http1``) instead hands such a request
 whole body has arrived, to ``dispatch``: ``Adapter.prepare`` on the loop, the function in a
 thread (``Runner.submit``), ``Adapter.finish`` and the answer on the loop when it returned.
 An ``async def`` function keeps the ASGI path: it needs a Task anyway (``asyncio.current_task``,
-``asyncio.timeout``), and without the rest of the plumbing it measured no faster.
+``asyncio.timeout``), and without the rest of the plumbing it measured no faster. A streaming
+style's ``finish`` may give a ``Stream`` (a Functions Framework function's generator response):
+a task of the call sends it, as the ASGI path would (``Call.stream``).
 
 The rules are ``pyfunc.app.App``'s, and so are the answers: errors and timeouts through
 ``App.failure`` and ``App.timeout_answer`` (500 with a request id, 504, an HTTPError's own;
@@ -22,12 +24,13 @@ all go through App, which answers them as it always did.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from .flow import HIGH_WATER
 from .framing import frame
-from .http import BODY_METHODS, Request, Response
+from .http import BODY_METHODS, Request, Response, Stream
 
 
 def eligible(app: Any, scope: dict, expect_continue: bool) -> bool:
@@ -49,7 +52,7 @@ class Call:
     from its turn to be answered (``begin``): ``dispatch``ed once its body has arrived,
     ``settled`` by the runner, or ``expire``d by the timeout."""
 
-    __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start")
+    __slots__ = ("app", "exchange", "request", "size", "claim", "timer", "start", "task")
 
     def __init__(self, app: Any, exchange: Any) -> None:
         self.app = app
@@ -59,6 +62,7 @@ class Call:
         self.claim: list | None = None  # the runner's job, for ``Runner.abandon``
         self.timer = exchange.conn.loop.call_later(app.timeout, self.expire) if app.timeout else None
         self.start = time.perf_counter() if app.access_log else 0.0
+        self.task: asyncio.Task | None = None  # sends a streamed answer (``stream``)
 
     @property
     def over(self) -> bool:
@@ -73,11 +77,39 @@ class Call:
         app = self.app
         try:
             response = app.adapter.finish(self.request, result, error)
+            if type(response) is Stream:
+                self.stream(response)
+                return
             headers, body = frame(response.status, response.headers, response.body)
         except Exception as exc:
             self.reply(app.failure(self.exchange.scope, exc))
             return
         self.answer(response.status, headers, body)
+
+    def stream(self, answer: Stream) -> None:
+        """Send a streamed answer by a task of this call, tracked with the server's tasks; the
+        call is over when the task ends. As on the ASGI path: an error after the answer began
+        is logged and the connection closed; the timeout and the drain cancel the task."""
+        self.task = task = self.exchange.conn.loop.create_task(self._send_stream(answer))
+        tasks = self.exchange.conn.site.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _send_stream(self, answer: Stream) -> None:
+        exchange = self.exchange
+        try:
+            await answer.send_to(exchange.receive, exchange.send)
+        except Exception as exc:
+            response = self.app.failure(exchange.scope, exc)  # logged
+            if not exchange.started and not exchange.disconnected:
+                self.reply(response)
+                return
+        finally:
+            if not self.over:
+                self._end(answer.status)
+                if not exchange.complete and not exchange.disconnected:  # cut short: the client must know
+                    exchange.flush()
+                    exchange.conn.close_after_answer()
 
     def expire(self) -> None:
         """On the loop, ``PYFUNC_TIMEOUT`` seconds after the request's turn came: 504; the
@@ -86,6 +118,10 @@ class Call:
         self.timer = None
         if self.over:
             return
+        if self.task is not None:  # a streamed answer began: it stops and the connection closes
+            self.app.timeout_answer(self.exchange.scope)  # logged
+            self.task.cancel()
+            return
         if self.claim is not None:
             self.app.adapter.runner.abandon(self.claim)
         response = self.app.timeout_answer(self.exchange.scope)
@@ -93,7 +129,8 @@ class Call:
 
     def cancel(self) -> None:
         """The server stops waiting (the drain's grace ran out): 500, and the connection closes,
-        as for a Task the drain cancels (``pyfunc.exchange.Exchange.run``)."""
+        as for a Task the drain cancels (``pyfunc.exchange.Exchange.run``). (A streamed answer's
+        task is one of those Tasks: the drain cancels it itself.)"""
         if not self.over:
             if self.claim is not None:
                 self.app.adapter.runner.abandon(self.claim)

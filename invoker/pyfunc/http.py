@@ -123,6 +123,16 @@ class Response:
         return cls(status, [(b"content-type", JSON), *(headers or [])], json.dumps(value).encode("utf-8"))
 
 
+@dataclass(slots=True)
+class Stream:
+    """An answer sent piece by piece, which a streaming adapter's ``finish`` may give instead
+    of a Response (``pyfunc.direct``): ``status`` (for the request log), and ``send_to``, the
+    coroutine function that sends it as ASGI messages to ``(receive, send)``."""
+
+    status: int
+    send_to: Callable[[Receive, Send], Awaitable[None]]
+
+
 async def send_response(send: Send, response: Response) -> None:
     """Send ``response`` as the two ASGI messages, framed by the server (``framing.frame``:
     its own Content-Length, none for 204/304). Raises ``framing.InvalidResponse`` before

@@ -111,7 +111,8 @@ class H1Connection(LimitedConnection):
 
     def running_call(self) -> Any:
         active = self.active
-        return None if active is None else active.call  # set from the request's turn until it is answered
+        call = None if active is None else active.call  # set from the request's turn until it is answered
+        return None if call is None or call.task is not None else call  # (a streamed answer's task: site.tasks)
 
     def shutdown(self) -> None:
         """The server drains: close now when idle, else after the answer in flight."""

@@ -42,7 +42,10 @@ class Adapter:
     adapter that calls one function per request may instead give ``calls(func)`` and
     implement ``prepare(request) -> (args, kwargs)`` and ``finish(request, value, error) ->
     Response``: ``respond`` is then those around the call, and for a ``def`` function
-    pyfunc's HTTP/1.1 server calls them itself, without ASGI (``pyfunc.direct``).
+    pyfunc's HTTP/1.1 server calls them itself, without ASGI (``pyfunc.direct``). A streaming
+    adapter may give them too (Functions Framework: the Flask app in a thread): the server then
+    answers the requests it can that way, ``finish`` giving a Response or a ``Stream``, and the
+    others through ``asgi``.
     ``start``/``stop`` run at server start and after drain; ``alive``/``ready`` answer the
     liveness/readiness probes as ``(ok, message)``. ``describe`` says how the function will be called.
     ``error_headers`` go on the generic 500 answer (Functions Framework: X-Google-Status).

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...config import FROM_FLAGS, FROM_FRAMEWORK_ENV, Config
 from ...errors import LoadError
-from ...http import Receive, Scope, Send
+from ...http import Receive, Request, Response, Scope, Send, Stream
 from ..base import Adapter, Runner, Target
 from . import environment, execution, preload
 
@@ -85,9 +85,11 @@ class FunctionsFrameworkAdapter(Adapter):
             flask = preload.app(config)
             flask_app.prepare(flask, target.name, config.debug)
             flask_app.configure(flask, target.obj, self.signature, self._input_type())
-            # the ASGI entry itself (no extra coroutine layer on the hot path)
-            self.asgi = flask_app.WSGICall(flask, runner, config.max_body, self.log_execution_id,  # type: ignore
+            self.wsgi = flask_app.WSGICall(flask, runner, config.max_body, self.log_execution_id,
                                            environment.deadline())
+            self.asgi = self.wsgi  # type: ignore[method-assign]  # the ASGI entry itself: no extra layer
+            if self.wsgi.deadline is None:  # (FF's threaded timeout answers 500 itself: ASGI path only)
+                self.calls(self.wsgi.dispatch)  # pyfunc.direct: prepare, the app in a thread, finish
 
     def _input_type(self) -> Any:
         """The typed function's input type: the decorator's, else the first parameter's annotation."""
@@ -104,6 +106,14 @@ class FunctionsFrameworkAdapter(Adapter):
                     "with a class that has from_dict() (and to_dict() on what it returns)",
             )
         return found
+
+    def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
+        return (request,), {}
+
+    def finish(self, request: Request, value: Any, error: Exception | None) -> Response | Stream:
+        if error is not None:  # (the Flask app answers the function's errors itself)
+            raise error
+        return self.wsgi.answer(*value)
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         execution.ensure_header(scope)

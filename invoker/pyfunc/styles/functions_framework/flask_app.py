@@ -18,13 +18,15 @@ generator is closed when the client goes away.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
 import os
+import threading
 from typing import Any, Callable, Iterator
 
-from ...http import Receive, Request, Response, Scope, Send, read_body, request_id, send_response
+from ...http import Receive, Request, Response, Scope, Send, Stream, read_body, request_id, send_response
 from ...runner import Runner
 from . import events, execution
 
@@ -145,7 +147,9 @@ def _request_id() -> str:
 
 
 class WSGICall:
-    """The ASGI side of the Flask app: read the body, run the app in a thread, send the answer."""
+    """The ASGI side of the Flask app: read the body, run the app in a thread (``dispatch``), send
+    the answer. Without FF's own timeout (``deadline``), pyfunc's HTTP/1.1 server calls
+    ``dispatch`` itself instead, where it may (``pyfunc.direct``), and sends ``answer``."""
 
     def __init__(self, app: Any, runner: Runner, max_body: int, log_execution_id: bool,
                  deadline: float | None = None) -> None:
@@ -153,8 +157,7 @@ class WSGICall:
         self.deadline = deadline
         self.max_body = max_body
         self.log_execution_id = log_execution_id
-        self.call = runner.wrap(self._wsgi)
-        self.next_chunk = runner.wrap(_next_chunk)
+        self.call = runner.wrap(self.dispatch)
         self.runner = runner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -166,10 +169,17 @@ class WSGICall:
                 status, headers, body = await asyncio.wait_for(self.call(request), self.deadline)
             except asyncio.TimeoutError:
                 status, headers, body = self._timed_out(request)
-        if isinstance(body, bytes):
-            await send_response(send, Response(status, headers, body))
+        answer = self.answer(status, headers, body)
+        if type(answer) is Stream:
+            await answer.send_to(receive, send)
         else:
-            await self._stream(status, headers, body, receive, send)
+            await send_response(send, answer)
+
+    def answer(self, status: int, headers: list[tuple[bytes, bytes]], body: Any) -> Response | Stream:
+        """What ``dispatch`` made, as the answer to send: a Response, or a Stream (the body an iterator)."""
+        if isinstance(body, bytes):
+            return Response(status, headers, body)
+        return Stream(status, functools.partial(self._stream, status, headers, body))
 
     def _timed_out(self, request: Request) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         from werkzeug.exceptions import InternalServerError
@@ -179,7 +189,7 @@ class WSGICall:
         return 500, [(b"content-type", b"text/html; charset=utf-8"), (b"x-google-status", b"crash"),
                      (b"x-request-id", rid.encode("latin-1"))], str(InternalServerError()).encode()
 
-    def _wsgi(self, request: Request) -> tuple[int, list[tuple[bytes, bytes]], Any]:
+    def dispatch(self, request: Request) -> tuple[int, list[tuple[bytes, bytes]], Any]:
         """The app's answer to ``request`` (in a runner thread), as ``Flask.wsgi_app`` makes it:
         request context, dispatch, the error handlers for an exception, teardown."""
         from ...wsgi import environ as make_environ
@@ -217,10 +227,17 @@ class WSGICall:
 
     async def _stream(self, status: int, headers: list, chunks: Any, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        steps = _Steps(chunks)
+        step = self.runner.wrap(steps.step)
         gone = asyncio.ensure_future(_disconnected(receive))
+        stepping = False  # cancelled while a worker thread runs a step (the timeout, the drain)
         try:
             while not gone.done():
-                chunk = await self.next_chunk(chunks)
+                try:
+                    chunk = await step()
+                except asyncio.CancelledError:
+                    stepping = True
+                    raise
                 if chunk is None:
                     break
                 if chunk:  # send waits while the client's window is full: backpressure
@@ -228,13 +245,42 @@ class WSGICall:
             await send({"type": "http.response.body", "body": b""})
         finally:
             gone.cancel()
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                await self.runner.wrap(close)()
+            if stepping:  # closed once that step ends, not waited for
+                self.runner.submit(steps.close, (), {}, _Unawaited)
+            else:
+                await self.runner.wrap(steps.close)()
 
 
-def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
-    return next(chunks, None)
+class _Steps:
+    """A WSGI response iterator stepped in worker threads. ``close`` waits for a step still
+    running in another thread: a generator cannot be closed while it runs ("generator already
+    executing")."""
+
+    __slots__ = ("chunks", "lock")
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.lock = threading.Lock()
+
+    def step(self) -> bytes | None:
+        """The next chunk, None at the end."""
+        with self.lock:
+            return next(self.chunks, None)
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            with self.lock:
+                close()
+
+
+class _Unawaited:
+    """The outcome of a close nobody waits for (``Runner.submit``): a failure is logged."""
+
+    @staticmethod
+    def settled(result: Any, error: Exception | None) -> None:
+        if error is not None:
+            log.error("closing a streamed response failed: %s", error)
 
 
 async def _disconnected(receive: Receive) -> None:
