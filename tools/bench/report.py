@@ -201,10 +201,15 @@ per request from 33 to 45 µs between two rounds of the same hour.
 - **Ratios to functions-framework** (goals 20×, handler 12×, Functions Framework style 6×,
   CloudEvents 10×): the same costs; the handler adds JSON decode and encode (114 calls on the
   loop, most in the standard library's `json`), the Functions Framework style a real Flask
-  dispatch (so `flask.abort`, `jsonify` and `flask.request` behave as there; its answer may
-  stream, so it keeps the ASGI path), CloudEvents 291 calls: every attribute checked against
-  CloudEvents 1.0 (a malformed event gets a 400 saying why), the SDK's event object, the
-  reply's fresh id and time (~18 µs to parse, ~19 µs to reply in-process).
+  dispatch in the worker thread (so `flask.abort`, `jsonify` and `flask.request` behave as
+  there: ~300 Python calls a hello). Its requests take the direct path too (a generator response
+  is sent by a task of the call): 0.85× the CPU a request of the ASGI path, 1.16× the req/s
+  (interleaved, 5 rounds). CloudEvents: every attribute checked against CloudEvents 1.0 (a
+  malformed event gets a 400 saying why), the reply's fresh id and time: in-process ~7 µs to
+  read an event for `main(data, attributes)` (no SDK event object is made for it; ~10 µs with
+  one), ~12 µs to reply; 0.87× the CPU a request of the build that made the SDK's object for
+  every event (interleaved, 3 rounds). The reply's six headers cost about as much again in the
+  server: a plain function returning the same headers cost 1.5–1.7× a hello's CPU.
 - **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),
   so p99 follows the CPU a request costs; raw uvicorn's own p99 was {raw_p99} in this run. The
   `def` styles had a longer tail, and it was the cycle collector, not the thread hand-off: a

@@ -8,7 +8,8 @@ In FF's order: a ``functions_framework`` decorator (``http``, ``cloud_event``, `
 (pyfunc's addition) the parameters ``data, context`` / ``cloud_event`` > http.
 
 Modules, one idea each: ``flask_app`` (the Flask app FF builds: routes per signature type,
-error pages and handlers, crash answer, streaming), ``asgi`` (ASGI mode with Starlette),
+error pages and handlers, crash answer), ``streaming`` (a generator response sent chunk by
+chunk), ``asgi`` (ASGI mode with Starlette),
 ``events`` (CloudEvent and legacy event conversion), ``execution`` (execution ids and their
 log lines), ``environment`` (env vars FF sets, ``ENTRY_POINT``, Cloud Run timeout),
 ``preload`` (what must hold while the user's module is imported).

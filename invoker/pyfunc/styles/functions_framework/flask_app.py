@@ -10,9 +10,8 @@ registered with ``@functions_framework.errorhandler`` apply. A crash answers 500
 ``X-Request-Id``; the traceback is logged with that id.
 
 The app runs in a runner thread, dispatched as ``Flask.wsgi_app`` dispatches (request
-context, handlers, teardown). A streamed response (a generator, sync or async) is sent chunk by chunk: the next
-chunk is produced only after the previous one was written (backpressure), and the
-generator is closed when the client goes away.
+context, handlers, teardown). A streamed response (a generator, sync or async) is sent chunk
+by chunk (``streaming``).
 """
 
 from __future__ import annotations
@@ -23,12 +22,11 @@ import inspect
 import json
 import logging
 import os
-import threading
 from typing import Any, Callable, Iterator
 
 from ...http import Receive, Request, Response, Scope, Send, Stream, read_body, request_id, send_response
 from ...runner import Runner
-from . import events, execution
+from . import events, execution, streaming
 
 log = logging.getLogger("pyfunc")
 
@@ -179,7 +177,7 @@ class WSGICall:
         """What ``dispatch`` made, as the answer to send: a Response, or a Stream (the body an iterator)."""
         if isinstance(body, bytes):
             return Response(status, headers, body)
-        return Stream(status, functools.partial(self._stream, status, headers, body))
+        return Stream(status, functools.partial(streaming.send_chunks, self.runner, status, headers, body))
 
     def _timed_out(self, request: Request) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         from werkzeug.exceptions import InternalServerError
@@ -224,65 +222,3 @@ class WSGICall:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
                    if k != "Content-Length"]
         return response.status_code, headers, response.get_data()
-
-    async def _stream(self, status: int, headers: list, chunks: Any, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        steps = _Steps(chunks)
-        step = self.runner.wrap(steps.step)
-        gone = asyncio.ensure_future(_disconnected(receive))
-        stepping = False  # cancelled while a worker thread runs a step (the timeout, the drain)
-        try:
-            while not gone.done():
-                try:
-                    chunk = await step()
-                except asyncio.CancelledError:
-                    stepping = True
-                    raise
-                if chunk is None:
-                    break
-                if chunk:  # send waits while the client's window is full: backpressure
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            gone.cancel()
-            if stepping:  # closed once that step ends, not waited for
-                self.runner.submit(steps.close, (), {}, _Unawaited)
-            else:
-                await self.runner.wrap(steps.close)()
-
-
-class _Steps:
-    """A WSGI response iterator stepped in worker threads. ``close`` waits for a step still
-    running in another thread: a generator cannot be closed while it runs ("generator already
-    executing")."""
-
-    __slots__ = ("chunks", "lock")
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks = chunks
-        self.lock = threading.Lock()
-
-    def step(self) -> bytes | None:
-        """The next chunk, None at the end."""
-        with self.lock:
-            return next(self.chunks, None)
-
-    def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            with self.lock:
-                close()
-
-
-class _Unawaited:
-    """The outcome of a close nobody waits for (``Runner.submit``): a failure is logged."""
-
-    @staticmethod
-    def settled(result: Any, error: Exception | None) -> None:
-        if error is not None:
-            log.error("closing a streamed response failed: %s", error)
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
