@@ -11,6 +11,7 @@ import threading
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -44,6 +45,20 @@ def write_function(directory: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     return directory
+
+
+def stopped_during(server: "Server", client: Any) -> Any:
+    """What ``client()`` returned, run in a thread while ``server`` drains: SIGTERM half a second
+    after it began; the server must exit 0 within 4 s (the grace period a test sets is short)."""
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(client()))
+    thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 4
+    thread.join()
+    return outcome[0]
 
 
 def wait_for_marks(directory: Path, count: int, timeout: float = 20) -> None:

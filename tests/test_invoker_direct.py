@@ -5,7 +5,6 @@ keeps them (``async def`` functions, which take it). The real server, real reque
 
 from __future__ import annotations
 
-import signal
 import socket
 import threading
 import time
@@ -13,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import wait_for_marks, write_function
+from conftest import stopped_during, wait_for_marks, write_function
 
 HOLD = {
     "sync": """
@@ -121,15 +120,8 @@ def test_a_body_that_does_not_arrive_within_the_timeout_is_answered_504(tmp_path
 def test_calls_still_running_when_the_grace_period_ends_are_cancelled_and_the_exit_is_zero(tmp_path, serve, kind):
     write_function(tmp_path, {"func.py": HOLD[kind]})
     server = serve(tmp_path, {"PYFUNC_GRACE": "1"})
-    held: list = []
-    thread = threading.Thread(target=lambda: held.append(_outcome(server.url)))
-    thread.start()
-    time.sleep(0.5)
-    started = time.monotonic()
-    assert server.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - started < 4  # the call would take 20 s
-    thread.join()
-    assert held == [(500, "Internal Server Error", "close")]  # as uvicorn answers a cancelled request
+    held = stopped_during(server, lambda: _outcome(server.url))  # (the call would take 20 s)
+    assert held == (500, "Internal Server Error", "close")  # as uvicorn answers a cancelled request
     assert "cancelling 1 requests still running after 1s (PYFUNC_GRACE)" in server.output
 
 

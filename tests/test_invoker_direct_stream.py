@@ -8,11 +8,11 @@ real requests. (First chunk, backpressure and a client leaving: tests/test_ff_pa
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 
 import requests
+
+from conftest import stopped_during
 
 #: Streams ``chunk N`` lines, one every ``?pause=`` seconds (0.05) for 400 of them; ``?fail=1``
 #: raises after the first one.
@@ -66,15 +66,7 @@ def test_a_stream_past_the_timeout_is_cut_and_the_next_request_served(tmp_path, 
 
 def test_a_stream_running_when_the_grace_period_ends_is_cancelled_and_the_exit_is_zero(tmp_path, serve):
     server = _serve(tmp_path, serve, {"PYFUNC_GRACE": "1"})
-    outcome: list = []
-    reader = threading.Thread(target=lambda: outcome.append(_read(server.url)))
-    reader.start()
-    time.sleep(0.5)
-    started = time.monotonic()
-    assert server.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - started < 4  # the stream would take 20 s
-    reader.join()
-    lines, cut = outcome[0]
+    lines, cut = stopped_during(server, lambda: _read(server.url))  # (the stream would take 20 s)
     assert cut and 1 <= len(lines) < 100, (cut, len(lines))
     assert "cancelling 1 requests still running after 1s (PYFUNC_GRACE)" in server.output
 
