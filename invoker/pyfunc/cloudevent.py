@@ -8,15 +8,15 @@ events, and use the request's content mode.
 
 Both modes are read here straight into attributes and data (``read``), and into the SDK's
 ``CloudEvent`` only for functions that take the whole event (``parse``): the SDK's own
-``from_http`` parses a structured body three times and costs ~150 µs a binary request,
-``parse`` ~10 µs, ``read`` ~7 µs (BENCHMARKS.md). Binary mode (HTTP binding 3.1): ``ce-*``
-headers are the attributes, percent-decoded (invalid UTF-8 rejected); Content-Type is
-``datacontenttype`` (a ``ce-datacontenttype`` header is an error); the body is the data,
-JSON-decoded when it parses, as the SDK does. Structured mode (JSON format 3): one JSON parse; ``null`` members
-are unset attributes; ``data_base64`` is binary data, given as ``bytes``. A 0.3 event is
-converted to 1.0 (``schemaurl`` → ``dataschema``, base64 ``datacontentencoding`` decoded).
-The SDK invents a ``time`` for events without one; it is removed again, so the function sees
-the attributes that were sent.
+``from_http`` parses a structured body three times and costs ~150 µs a binary request, ``parse``
+~10 µs, ``read`` ~7 µs (BENCHMARKS.md). Binary mode (HTTP binding 3.1): ``ce-*`` headers are the
+attributes, percent-decoded (invalid UTF-8 rejected); Content-Type is ``datacontenttype`` (a
+``ce-datacontenttype`` header is an error); the body is the data, JSON-decoded when it parses,
+as the SDK does. Structured mode (JSON format 3): one JSON parse; ``null`` members are unset
+attributes; ``data_base64`` is binary data, given as ``bytes``. A 0.3 event is converted to 1.0
+(``schemaurl`` → ``dataschema``, base64 ``datacontentencoding`` decoded). The SDK invents a
+``time`` for events without one; it is removed again, so the function sees the attributes that
+were sent.
 """
 
 from __future__ import annotations
