@@ -109,13 +109,13 @@ class PyfuncAdapter(Adapter):
         self.getters = {p.source: _GETTERS[p.source] for p in self.parameters}
 
     def prepare(self, request: Request) -> tuple[tuple, dict[str, Any]]:
-        event = self.cloudevent.read(request) if self.cloudevent else None  # (attributes, data)
+        received = self.cloudevent.read(request) if self.cloudevent else None  # (attributes, data)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         values: dict[str, Any] = {}
         for param in self.parameters:
             if param.source not in values:
-                values[param.source] = self.getters[param.source](request, event)
+                values[param.source] = self.getters[param.source](request, received)
             if param.positional_only:
                 args.append(values[param.source])
             else:
@@ -148,13 +148,13 @@ def _http_exception(exc: Exception) -> Any:
     return http_exception_response(exc)
 
 
-def _flask_request(request: Request, event: Any) -> Any:
+def _flask_request(request: Request, received: Any) -> Any:
     from ..wsgi import flask_request
 
     return flask_request(request)
 
 
-def _headers(request: Request, event: Any) -> Any:
+def _headers(request: Request, received: Any) -> Any:
     from ..wsgi import headers
 
     return headers(request)
@@ -162,11 +162,11 @@ def _headers(request: Request, event: Any) -> Any:
 
 _GETTERS: dict[str, Callable[[Request, Any], Any]] = {
     "request": _flask_request,
-    "body": lambda request, event: request.body,
+    "body": lambda request, received: request.body,
     "headers": _headers,
-    "event": lambda request, event: _sdk_event(*event),
-    "data": lambda request, event: event[1],
-    "attributes": lambda request, event: event[0],  # read's own new dict: the function may keep it
+    "event": lambda request, received: _sdk_event(*received),
+    "data": lambda request, received: received[1],
+    "attributes": lambda request, received: received[0],  # read's own new dict: the function may keep it
 }
 
 
