@@ -11,7 +11,7 @@ import threading
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -47,7 +47,7 @@ def write_function(directory: Path, files: dict[str, str]) -> Path:
     return directory
 
 
-def stopped_during(server: "Server", client: Any) -> Any:
+def stopped_during(server: "Server", client: Callable[[], Any]) -> Any:
     """What ``client()`` returned, run in a thread while ``server`` drains: SIGTERM half a second
     after it began; the server must exit 0 within 4 s (the grace period a test sets is short)."""
     outcome: list = []

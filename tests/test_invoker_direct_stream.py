@@ -3,8 +3,9 @@ without ASGI (``pyfunc.direct``: the Flask app in a worker thread, then ``Call.s
 the rules of a streamed answer on the ASGI path: the per-request timeout and the drain's grace
 period cut it (the connection closes, so the client knows the answer is incomplete; after a
 timeout the generator is closed once its step ends, without the "generator already executing"
-error closing it at once gave), and an error half-way is logged with the request id. The real server,
-real requests. (First chunk, backpressure and a client leaving: tests/test_ff_parity.py.)"""
+error closing it at once gave), and an error half-way is logged with the request id. The real
+server, real requests. (First chunk, backpressure and a client leaving:
+tests/test_ff_parity.py.)"""
 
 from __future__ import annotations
 

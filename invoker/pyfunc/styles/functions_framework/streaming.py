@@ -77,7 +77,8 @@ class _Unawaited:
     @staticmethod
     def settled(result: Any, error: Exception | None) -> None:
         if error is not None:
-            log.error("closing a streamed response failed: %s", error)
+            log.error("closing a streamed response after it was cut short failed: %r (raised by the "
+                      "generator's cleanup: its finally block or close())", error)
 
 
 async def _disconnected(receive: Receive) -> None:
