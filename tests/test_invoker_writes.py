@@ -160,3 +160,31 @@ def test_every_answer_carries_the_current_date(tmp_path, serve):
             date = next(line.split(b": ", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"date: "))
             assert abs(email.utils.parsedate_to_datetime(date.decode()).timestamp() - time.time()) < 3
             time.sleep(1.2)
+
+
+def test_buffered_answers_in_one_write_keep_their_framing(tmp_path, serve):
+    """``Exchange.answer_now`` builds the head of a framed answer itself: a 204 has no
+    Content-Length and the connection goes on; a body over ``ONE_WRITE`` (written uncopied)
+    arrives whole; a function's ``Connection: close`` is sent once and ends the connection."""
+    (tmp_path / "func.py").write_text(
+        "def main(req):\n"
+        "    if req.path == '/none':\n"
+        "        return None\n"
+        "    if req.path == '/big':\n"
+        "        return b'x' * 200_000\n"
+        "    return 'bye', 200, {'Connection': 'close'}\n")
+    server = serve(tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /none HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _ = _read_until(sock, b"\r\n\r\n", 10)
+        assert head.startswith(b"HTTP/1.1 204 ") and head.endswith(b"\r\n\r\n"), head
+        assert b"content-length" not in head.lower() and b"transfer-encoding" not in head.lower(), head
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        big, _ = _read_until(sock, b"x" * 200_000, 20)
+        big_head, _, big_body = big.partition(b"\r\n\r\n")
+        assert b"content-length: 200000" in big_head.lower() and big_body == b"x" * 200_000, big_head
+        sock.sendall(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+        last, waited = _read_until(sock, b"never sent", 10)
+    assert waited < 5, "the server kept the connection open"
+    assert last.startswith(b"HTTP/1.1 200 ") and last.endswith(b"\r\n\r\nbye"), last
+    assert last.lower().count(b"connection: close\r\n") == 1, last

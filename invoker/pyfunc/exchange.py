@@ -37,6 +37,16 @@ _INTERNAL_ERROR = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-l
                    (b"connection", b"close")]
 
 
+#: An answer's body up to this size is copied after its head, to be written in one ``write``
+#: (cheaper than ``writelines`` for small bodies); a larger one is written after it uncopied.
+ONE_WRITE = 64 * 1024
+
+
+def _asks_close(connection: bytes) -> bool:
+    """True when a ``Connection`` header value has the ``close`` option (RFC 9112 9.6)."""
+    return b"close" in [token.strip() for token in connection.lower().split(b",")]
+
+
 def status_line(status: int) -> bytes:
     """``HTTP/1.1 <status> <reason phrase>\\r\\n`` (the phrase of RFC 9110, empty when unknown)."""
     line = _STATUS_LINES.get(status)
@@ -157,11 +167,34 @@ class Exchange:
             self.answer_now(status, headers, body)
 
     def answer_now(self, status: int, headers: Any, body: bytes) -> None:
-        """``answer`` without waiting for a paused transport to drain."""
+        """``answer`` without waiting for a paused transport to drain. ``headers`` are
+        ``framing.frame``'s (checked, with the server's own Content-Length), so the head is built
+        without ``_head``'s checks and framing, and head and body go in one ``write``: 14% less
+        CPU a sync hello request than ``_head`` and ``_body`` (tools/bench/hot-path-notes.md)."""
         if self.started:
             raise RuntimeError("Unexpected ASGI message 'http.response.start' sent, after response already started.")
-        self.held = self._head(status, headers)
-        self._body(body, False)
+        self.started = True
+        self.waiting_for_continue = False
+        head = [status_line(status), self.conn.site.date]
+        close = False
+        for name, value in headers:
+            if name.lower() == b"connection" and _asks_close(value):
+                self.keep_alive = False
+                close = True
+            head += (name, b": ", value, b"\r\n")
+        if not self.keep_alive and not close:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        if self.head_only:
+            body = b""
+        if len(body) <= ONE_WRITE:
+            head.append(body)
+            self.conn.transport.write(b"".join(head))
+        else:  # not copied
+            self.conn.transport.writelines((b"".join(head), body))
+        self.complete = True
+        self._wake()
+        self.conn.answered(self)
 
     def fail(self) -> None:
         """Answer 500 now and close the connection after it (``run``'s answer for an app that failed)."""
@@ -187,7 +220,7 @@ class Exchange:
                 framed = True
             elif lower == b"transfer-encoding" and value.lower() == b"chunked" and not framed:
                 self.chunked = framed = True
-            elif lower == b"connection" and b"close" in [token.strip() for token in value.lower().split(b",")]:
+            elif lower == b"connection" and _asks_close(value):
                 self.keep_alive = False
                 close = True
             head += (name, b": ", value, b"\r\n")
