@@ -8,11 +8,11 @@ written when the app first asks for the body of a request that expects it, never
 answer began. After the whole body, or once the answer is complete or the client gone,
 ``receive`` answers ``http.disconnect`` as the spec says.
 
-Answer: the head is held and written together with the first body piece (one ``writelines``:
-one ``send`` system call with uvloop, where writing head and body apart costs two), at the
-latest on the event loop's next turn, so a streamed answer never waits for its first piece
-to show its head. A buffered answer (``pyfunc.http.send_response``) skips the two messages:
-``answer`` writes head and body at once. Framing: the app's ``Content-Length`` is kept (``pyfunc.framing`` has
+Answer: the head is held and written together with the first body piece (one ``send`` system
+call, where writing head and body apart costs two), at the latest on the event loop's next
+turn, so a streamed answer never waits for its first piece to show its head. A buffered answer
+(``pyfunc.http.send_response``, ``pyfunc.direct``) skips the two messages: ``answer`` writes
+head and body at once. Framing: the app's ``Content-Length`` is kept (``pyfunc.framing`` has
 checked it), else the body is chunked; HEAD, 204 and 304 answers carry none. A body longer or
 shorter than its Content-Length is a RuntimeError, as is a message out of order. An answer
 with ``Connection: close``, to HTTP/1.0 or to a request that asked for it, ends the connection
@@ -37,8 +37,7 @@ _INTERNAL_ERROR = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-l
                    (b"connection", b"close")]
 
 
-#: An answer's body up to this size is copied after its head, to be written in one ``write``
-#: (cheaper than ``writelines`` for small bodies); a larger one is written after it uncopied.
+#: A body up to this size is copied after its head, for one ``write`` (``Exchange._write``).
 ONE_WRITE = 64 * 1024
 
 
@@ -185,13 +184,7 @@ class Exchange:
         if not self.keep_alive and not close:
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")
-        if self.head_only:
-            body = b""
-        if len(body) <= ONE_WRITE:
-            head.append(body)
-            self.conn.transport.write(b"".join(head))
-        else:  # not copied
-            self.conn.transport.writelines((b"".join(head), body))
+        self._write(b"".join(head), b"" if self.head_only else body)
         self.complete = True
         self._wake()
         self.conn.answered(self)
@@ -245,18 +238,25 @@ class Exchange:
             if self.remaining < 0:
                 raise RuntimeError("Response content longer than Content-Length")
         held = self.held
-        transport = self.conn.transport
         if held is not None:
             self.held = None
-            transport.writelines((held, body))
+            self._write(held, body)
         elif body:
-            transport.write(body)
+            self.conn.transport.write(body)
         if not more_body:
             if self.remaining > 0 and not self.head_only:
                 raise RuntimeError("Response content shorter than Content-Length")
             self.complete = True
             self._wake()
             self.conn.answered(self)
+
+    def _write(self, head: bytes, body: bytes) -> None:
+        """``head`` and ``body`` in one system call: joined up to ``ONE_WRITE`` bytes of body (a
+        copy costs less than ``writelines``), else by ``writelines``, the body not copied."""
+        if len(body) <= ONE_WRITE:
+            self.conn.transport.write(head + body)
+        else:
+            self.conn.transport.writelines((head, body))
 
     def flush(self) -> None:
         """Write a held head (the loop's next turn after the answer started, or before a close)."""
