@@ -308,3 +308,36 @@ def test_the_printable_fast_path_agrees_with_the_string_rule_on_every_code_point
     disagree = [hex(c) for c in range(0x110000) if is_string(chr(c)) != (CONTROL.search(chr(c)) is None)]
     assert disagree == []
     assert not is_string("ok\x85") and not is_string("\U0010ffff") and is_string("\xa0 é €")
+
+
+def test_binary_replies_are_marked_checked_only_with_headers_the_checks_keep_as_they_are():
+    """A binary-mode reply's headers skip ``framing.check_headers`` (``Response.checked``): for
+    any reply the 1.0 rules accept, they must be exactly what those checks keep, with no
+    framing header; a reply the rules refuse is the function's bug (TypeError, a 500)."""
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    from pyfunc.cloudevent import encode
+    from pyfunc.framing import check_headers
+
+    @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(subject=st.text(max_size=20), ext=st.one_of(st.text(max_size=20), st.integers(-2 ** 31, 2 ** 31 - 1),
+                                                       st.booleans()),
+           content_type=st.sampled_from([None, "application/json", "text/plain; charset=utf-8", "text/x; q=\"é\"",
+                                         "text/x;\tq=1", "text/x; a=b\r\nX-Injected: 1", "json"]))
+    @example(subject="a\r\nb", ext="v", content_type=None)
+    @example(subject="100% \"quoted\" €", ext=" \x7e\x80 ", content_type="application/json")
+    def check(subject, ext, content_type):
+        attrs = {"type": "dev.reply", "source": "/s", "subject": subject, "comexampleext": ext,
+                 "datacontenttype": content_type}
+        valid = _valid_string(subject) and (type(ext) is not str or ext == "" or _valid_string(ext)) \
+            and content_type in (None, "application/json", "text/plain; charset=utf-8", "text/x; q=\"é\"")
+        try:
+            response = encode(attrs, {"k": 1}, structured=False)
+        except TypeError:
+            assert not valid, attrs
+            return
+        assert valid and response.checked, attrs
+        assert check_headers(response.headers) == (response.headers, []), response.headers
+
+    check()

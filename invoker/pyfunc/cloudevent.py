@@ -210,6 +210,9 @@ _UNSAFE = re.compile(r'[^\x21-\x7e]|["%]')
 
 
 def _to_binary(attrs: Mapping[str, Any], data: Any) -> Response:
+    """The binary-mode answer for attributes that passed ``rules.check``: its headers are valid
+    as made (names ``ce-`` and a checked attribute name; values quoted to printable ASCII but
+    ``datacontenttype``, a checked media type), so they are marked ``checked``."""
     content_type = attrs.get("datacontenttype")
     headers = [(b"content-type", (content_type or "application/json").encode("latin-1"))]
     for name, value in attrs.items():
@@ -218,7 +221,7 @@ def _to_binary(attrs: Mapping[str, Any], data: Any) -> Response:
             if _UNSAFE.search(text):
                 text = quote(text, safe=_SAFE)
             headers.append((f"ce-{name}".encode("latin-1"), text.encode("ascii")))
-    return Response(200, headers, _marshal(content_type, data))
+    return Response(200, headers, _marshal(content_type, data), checked=True)
 
 
 def _marshal(content_type: str | None, data: Any) -> bytes:

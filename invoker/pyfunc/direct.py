@@ -80,7 +80,7 @@ class Call:
             if type(response) is Stream:
                 self.stream(response)
                 return
-            headers, body = frame(response.status, response.headers, response.body)
+            headers, body = frame(response.status, response.headers, response.body, response.checked)
         except Exception as exc:
             self.reply(app.failure(self.exchange.scope, exc))
             return
@@ -140,7 +140,7 @@ class Call:
 
     def reply(self, response: Response) -> None:
         """``answer`` with one of pyfunc's own responses, framed."""
-        self.answer(response.status, *frame(response.status, response.headers, response.body))
+        self.answer(response.status, *frame(response.status, response.headers, response.body, response.checked))
 
     def answer(self, status: int, headers: list, body: bytes) -> None:
         """Send the answer (once: ``over``), ending the call."""

@@ -114,12 +114,16 @@ def warn_framing(framing: list[tuple[bytes, bytes]], length: int | None) -> None
                         "(warned once)", name.decode(), value.decode("latin-1"), actual)
 
 
-def frame(status: int, headers: Iterable[Any], body: bytes) -> tuple[Headers, bytes]:
+def frame(status: int, headers: Iterable[Any], body: bytes, checked: bool = False) -> tuple[Headers, bytes]:
     """Checked headers with the server's own Content-Length, and the body to send
-    (none for 204 and 304). Raises InvalidResponse."""
+    (none for 204 and 304). ``checked``: pyfunc made ``headers`` valid and without framing
+    headers itself (``Response.checked``), so they are not checked again. Raises InvalidResponse."""
     if type(status) is not int or not 200 <= status <= 599:
         check_status(status)
-    kept, framing = check_headers(headers)
+    if checked:
+        kept, framing = list(headers), []
+    else:
+        kept, framing = check_headers(headers)
     if status in NO_CONTENT:
         if framing:
             warn_framing(framing, 0)

@@ -113,6 +113,9 @@ class Response:
     status: int = 200
     headers: Headers = field(default_factory=list)
     body: bytes = b""
+    #: pyfunc made ``headers`` itself, valid and without Content-Length or Transfer-Encoding
+    #: (a binary-mode CloudEvent reply), so ``framing.frame`` does not check them again.
+    checked: bool = False
 
     @classmethod
     def text(cls, text: str, status: int = 200, headers: Headers | None = None) -> "Response":
@@ -139,7 +142,7 @@ async def send_response(send: Send, response: Response) -> None:
     anything is sent when the status or a header cannot be sent. To pyfunc's own HTTP/1.1
     server (``send`` is an ``Exchange``'s) it goes in one call, ``Exchange.answer``: the same
     bytes without two message dicts, two sends and a flush callback (~9% of a sync hello's CPU)."""
-    headers, body = frame(response.status, response.headers, response.body)
+    headers, body = frame(response.status, response.headers, response.body, response.checked)
     answer = getattr(getattr(send, "__self__", None), "answer", None)  # pyfunc.exchange.Exchange.send
     if answer is not None:
         await answer(response.status, headers, body)
