@@ -24,8 +24,10 @@ from .errors import ConfigError
 log = logging.getLogger("pyfunc")
 
 
-def bind(addresses: tuple[tuple[str, int], ...]) -> list[socket.socket]:
-    """Bound, not yet listening sockets for ``addresses``, as ``(host, port)`` pairs.
+def bind(addresses: tuple[tuple[str, int], ...], reuse_port: bool = False) -> list[socket.socket]:
+    """Bound, not yet listening sockets for ``addresses``, as ``(host, port)`` pairs;
+    ``reuse_port``: with ``SO_REUSEPORT``, so that worker processes can bind their own
+    (``own_sockets``).
 
     The sockets do not ``listen()``: the server's ``create_server`` does that after the app's
     startup (the function's ``start()``) completed, so until then a TCP connect — a
@@ -43,7 +45,7 @@ def bind(addresses: tuple[tuple[str, int], ...]) -> list[socket.socket]:
     pending = list(addresses)
     while pending:
         host, port = pending.pop(0)
-        sock, problem = _bound(host, port)
+        sock, problem = _bound(host, port, reuse_port)
         if problem:
             problems.append(problem)
         else:
@@ -59,17 +61,14 @@ def bind(addresses: tuple[tuple[str, int], ...]) -> list[socket.socket]:
     return sockets
 
 
-def _bound(host: str, port: int) -> tuple[socket.socket | None, str]:
+def _bound(host: str, port: int, reuse_port: bool) -> tuple[socket.socket | None, str]:
     """A socket bound to ``(host, port)``, or None and why not. Raises ConfigError when in use."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = _socket(family, reuse_port)
     except OSError as exc:
         return None, f"{host}:{port}: {exc.strerror}"
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))
         sock.set_inheritable(True)
     except OSError as exc:
@@ -81,12 +80,50 @@ def _bound(host: str, port: int) -> tuple[socket.socket | None, str]:
     return sock, ""
 
 
+def _socket(family: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def own_sockets(inherited: list[socket.socket]) -> list[socket.socket]:
+    """A worker process's own sockets, bound (``SO_REUSEPORT``) to the addresses of the
+    sockets it inherited, which it closes; the parent's copies keep the addresses bound.
+
+    Each worker listens on its own socket after its own startup, and the kernel spreads new
+    connections over the listening ones by a hash of their addresses (Linux ``SO_REUSEPORT``).
+    With one shared socket, the worker that woke first took every pending connection (libuv
+    accepts until none is left): keep-alive connections opened together (wrk, a proxy's pool)
+    could all land on one worker while the other stayed idle, half the throughput of a
+    CPU-bound function for as long as they lived (the fix gunicorn's ``reuse_port`` and
+    granian make)."""
+    own = []
+    for sock in inherited:
+        mine = _socket(sock.family, reuse_port=True)
+        mine.bind(sock.getsockname())
+        own.append(mine)
+        sock.close()
+    return own
+
+
 def serve(app, config: Config) -> None:
     """Run ``app`` until a signal ends the server (blocks), in ``config.worker_processes`` processes.
 
     Raises SystemExit(3) when the function's ``start()`` failed (in any worker).
     """
-    sockets = bind(config.addresses)
+    processes = config.worker_processes
+    if processes > 1 and not _supervisable():
+        processes = 1
+    reuse_port = processes > 1 and hasattr(socket, "SO_REUSEPORT")
+    sockets = bind(config.addresses, reuse_port)
     if importlib.util.find_spec("httptools"):
         from .limits import Limits, raise_descriptor_limit
         from .serving import Server
@@ -96,9 +133,6 @@ def serve(app, config: Config) -> None:
     else:  # PyPy: uvicorn's h11 protocol, with h11's head limit and uvicorn's idle timeout only
         server = _uvicorn_server(app, config)
     listening = ", ".join(_shown(s) for s in sockets)
-    processes = config.worker_processes
-    if processes > 1 and not _supervisable():
-        processes = 1
     log.info("serving %s on %s%s (accepting connections once started)", getattr(app.adapter, "describe", lambda: "")(),
              listening, f" in {processes} worker processes" if processes > 1 else "")
     # What was imported and loaded lives as long as the process: out of the collector's reach,
@@ -112,7 +146,7 @@ def serve(app, config: Config) -> None:
         return
     from .workers import supervise
 
-    status = supervise(lambda: _run(server, sockets), processes, sockets)
+    status = supervise(lambda: _run(server, own_sockets(sockets) if reuse_port else sockets), processes, sockets)
     if status:
         raise SystemExit(status)
 

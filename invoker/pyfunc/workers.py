@@ -1,14 +1,15 @@
 """Worker processes: a pre-fork supervisor that runs the server in N processes.
 
 The parent has already imported the function and the server, built the app and bound the
-sockets (``pyfunc.server``); it then forks ``count`` workers, each running the same server on
-the inherited sockets, so cold start does not grow with N (no worker imports anything again,
-unlike a spawned worker: uvicorn's ``--workers``, hypercorn's ``-w``). The sockets are bound
-but not listening: the first worker whose ASGI lifespan startup (the function's ``start()``)
-completed makes them listen, each worker accepts only after its own startup, and the kernel
-hands a shared socket's connections only to processes that accept, so no worker is given a
-connection before its own ``start()`` returned. Everything per process stays per process: ``start()``/``stop()``, readiness, the
-thread pool, and every limit (concurrency, body budget, connections).
+sockets (``pyfunc.server``); it then forks ``count`` workers, each running the same server, so
+cold start does not grow with N (no worker imports anything again, unlike a spawned worker:
+uvicorn's ``--workers``, hypercorn's ``-w``). The parent's sockets are bound but never listen:
+each worker binds its own to the same addresses with ``SO_REUSEPORT`` (``server.own_sockets``)
+and listens only once its ASGI lifespan startup (the function's ``start()``) completed, so no
+worker is given a connection before its own ``start()`` returned, and the kernel spreads new
+connections over the workers that listen. Everything per process stays per process:
+``start()``/``stop()``, readiness, the thread pool, and every limit (concurrency, body budget,
+connections).
 
 The parent (PID 1 in a container, where a signal without a handler is dropped: it blocks
 SIGTERM, SIGINT and SIGCHLD and takes them with ``sigtimedwait``, which PID 1 receives too):
