@@ -76,7 +76,7 @@ def test_header_checks_remembered_only_for_valid_pairs_and_bounded():
     for n in range(3 * framing.VALID_PAIRS):  # unique values (ids) never grow the set past its bound
         kept, _ = framing.check_headers([(b"x-id", b"%d" % n)])
         assert kept == [(b"x-id", b"%d" % n)]
-        assert len(framing._valid) <= framing.VALID_PAIRS
+        assert len(framing.VALID) <= framing.VALID_PAIRS
     framing.check_headers([(b"x-ok", b"yes"), (b"Content-Length", b"3")])
     for invalid in [(b"x-ok", b"yes\r\nx-injected: 1"), (b"x ok", b"yes"), (b"x-ok", "yes"), [b"x-ok", b"a\x00"]]:
         try:
@@ -85,6 +85,10 @@ def test_header_checks_remembered_only_for_valid_pairs_and_bounded():
             continue
         raise AssertionError(f"{invalid!r} passed the checks")
     assert framing.check_headers([(b"Content-Length", b"3")]) == ([], [(b"content-length", b"3")])
+    framing.check_headers([(b"Connection", b"close"), (b"connection", b"keep-alive")])  # exchange must see these
+    assert (b"Connection", b"close") not in framing.VALID and (b"connection", b"keep-alive") not in framing.VALID
+    assert (b"x-ok", b"yes") in framing.VALID and not any(name.lower() in (b"content-length", b"transfer-encoding")
+                                                           for name, _ in framing.VALID)
 
 
 def test_per_request_ids_are_unique_and_unaffected_by_the_functions_random_seed():
@@ -188,3 +192,23 @@ def test_buffered_answers_in_one_write_keep_their_framing(tmp_path, serve):
     assert waited < 5, "the server kept the connection open"
     assert last.startswith(b"HTTP/1.1 200 ") and last.endswith(b"\r\n\r\nbye"), last
     assert last.lower().count(b"connection: close\r\n") == 1, last
+
+
+def test_an_asgi_answer_with_connection_close_ends_its_connection_every_time(tmp_path, serve):
+    """Header pairs checked once are written unchecked after (``framing.VALID``), but never a
+    ``Connection`` pair: the exchange must see each ``Connection: close`` to end the connection."""
+    (tmp_path / "function").mkdir()
+    (tmp_path / "function" / "__init__.py").write_text(
+        "def new():\n    return F()\n\n"
+        "class F:\n"
+        "    async def handle(self, scope, receive, send):\n"
+        "        await send({'type': 'http.response.start', 'status': 200,\n"
+        "                    'headers': [(b'content-type', b'text/plain'), (b'connection', b'close')]})\n"
+        "        await send({'type': 'http.response.body', 'body': b'bye'})\n")
+    server = serve(tmp_path)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer, waited = _read_until(sock, b"never sent", 10)
+        assert waited < 5 and answer.endswith(b"\r\n\r\nbye"), (waited, answer)
+        assert answer.lower().count(b"connection: close\r\n") == 1, answer

@@ -27,6 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from .flow import HIGH_WATER
+from .framing import VALID
 
 log = logging.getLogger("pyfunc")
 
@@ -204,7 +205,11 @@ class Exchange:
         head = [status_line(status), self.conn.site.date]
         close = False
         framed = False
-        for name, value in headers:
+        for pair in headers:
+            if type(pair) is tuple and pair in VALID:  # checked before; neither framing nor Connection
+                head += (pair[0], b": ", pair[1], b"\r\n")
+                continue
+            name, value = pair
             if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name or b":" in name:
                 raise RuntimeError("Invalid HTTP header.")  # (pyfunc.framing checks every answer first)
             lower = name.lower()

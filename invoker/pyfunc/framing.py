@@ -47,18 +47,19 @@ def check_status(status: Any) -> int:
     return status
 
 
-#: Header pairs already found valid (non-framing, bytes, name a token, value without CTLs),
-#: seeded with the ones the invoker itself makes: a function answers with the same few pairs
-#: again and again, and skipping their regex checks (~0.3 µs a pair) keeps a hello answer
-#: within the ~5% budget of issue 9. Validity is a property of the pair's bytes alone, so a
-#: pair checked once needs no second check; the set is bounded (pairs up to VALID_PAIR_BYTES,
-#: emptied at VALID_PAIRS entries), so unique values (ids, dates) cannot grow it.
+#: Header pairs already found valid (bytes, name a token, value without CTLs; neither framing
+#: nor ``Connection``), seeded with the ones the invoker itself makes: a function answers with
+#: the same few pairs again and again, and skipping their regex checks (~0.3 µs a pair) keeps a
+#: hello answer within the ~5% budget of issue 9; ``pyfunc.exchange`` writes them as they are.
+#: Validity is a property of the pair's bytes alone, so a pair checked once needs no second
+#: check; the set is bounded (pairs up to VALID_PAIR_BYTES, emptied at VALID_PAIRS entries),
+#: so unique values (ids, dates) cannot grow it.
 KNOWN = frozenset({(b"content-type", b"text/plain; charset=utf-8"), (b"content-type", b"application/json"),
                    (b"content-type", b"application/octet-stream"),
                    (b"content-type", b"application/cloudevents+json")})
 VALID_PAIRS = 256
 VALID_PAIR_BYTES = 256
-_valid: set[tuple[bytes, bytes]] = set(KNOWN)
+VALID: set[tuple[bytes, bytes]] = set(KNOWN)
 _valid_framing: set[tuple[bytes, bytes]] = set()  # the same for Content-Length/Transfer-Encoding pairs
 
 
@@ -70,7 +71,7 @@ def check_headers(headers: Iterable[Any]) -> tuple[Headers, list[tuple[bytes, by
     for pair in headers:
         try:
             if type(pair) is tuple:  # (a list pair is unhashable: not looked up)
-                if pair in _valid:
+                if pair in VALID:
                     kept.append(pair)
                     continue
                 if pair in _valid_framing:
@@ -92,11 +93,11 @@ def check_headers(headers: Iterable[Any]) -> tuple[Headers, list[tuple[bytes, by
             learned = _valid_framing
         else:
             kept.append((name, value))
-            learned = _valid
-        if len(name) + len(value) <= VALID_PAIR_BYTES and type(pair) is tuple:
+            learned = VALID
+        if len(name) + len(value) <= VALID_PAIR_BYTES and type(pair) is tuple and lower != b"connection":
             if len(learned) >= VALID_PAIRS:
                 learned.clear()
-                learned.update(KNOWN if learned is _valid else ())
+                learned.update(KNOWN if learned is VALID else ())
             learned.add(pair)
     return kept, framing
 
