@@ -192,8 +192,11 @@ per request from 33 to 45 µs between two rounds of the same hour.
   raw hello, which does none of pyfunc's work (probes, the concurrency cap, the body budget,
   error answers with a request id, the Date header). In interleaved rounds the direct path
   costs 0.82–0.93× the CPU of the ASGI path a request, and a sync hello 1.07–1.23× the raw
-  hello's before the cycle fixes below (0.87× after, section "Hot path").
-  The thread hand-off is not what is left: the same build calling the function on
+  hello's before the cycle fixes below (0.87× after, section "Hot path"). A buffered answer's
+  head and body then went out in one `write`, its headers (checked once, by `pyfunc.framing`)
+  not checked again: 0.86× the CPU a sync hello request, 1.35× raw uvicorn's req/s in
+  interleaved `wrk -t1` rounds and 1.24× with `wrk -t2` as here (the sync hello's loop and
+  worker threads then share the two CPUs with wrk's two). The thread hand-off is not what is left: the same build calling the function on
   the event loop instead (an experiment, unsafe for a function that blocks) cost more, 1.34×,
   because answering inside the parse callback loses the batching of a loop turn. An `async def`
   function keeps the ASGI path: it needs a Task (`asyncio.current_task`, `asyncio.timeout`),
@@ -208,8 +211,9 @@ per request from 33 to 45 µs between two rounds of the same hour.
   malformed event gets a 400 saying why), the reply's fresh id and time: in-process ~7 µs to
   read an event for `main(data, attributes)` (no SDK event object is made for it; ~10 µs with
   one), ~12 µs to reply; 0.87× the CPU a request of the build that made the SDK's object for
-  every event (interleaved, 3 rounds). The reply's six headers cost about as much again in the
-  server: a plain function returning the same headers cost 1.5–1.7× a hello's CPU.
+  every event (interleaved, 3 rounds). The reply's headers were checked twice and written with
+  `writelines`; now once, as `pyfunc.cloudevent` makes them, and in one `write`: 81 → 61 µs
+  CPU a request (interleaved).
 - **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),
   so p99 follows the CPU a request costs; raw uvicorn's own p99 was {raw_p99} in this run. The
   `def` styles had a longer tail, and it was the cycle collector, not the thread hand-off: a
@@ -228,7 +232,11 @@ per request from 33 to 45 µs between two rounds of the same hour.
   through `docker run`, at the edge in a running container.
 - One process, one event loop by default (one worker process without a CPU quota): a
   CPU-bound function gains throughput only from more worker processes (`WEB_CONCURRENCY`, or
-  a CPU limit: `docker run --cpus 2` gives 2, tested on the engine).
+  a CPU limit: `docker run --cpus 2` gives 2, tested on the engine). Each worker listens on a
+  socket of its own (`SO_REUSEPORT`). On the one socket they shared before, the worker that woke
+  first accepted every pending connection: wrk's 50 connections, opened together, often all
+  went to one worker for the whole pass (801 against 1494 req/s in the two passes of a run,
+  2 of 6 passes all on one worker in a test).
 """ + sections.notes()
 
 
