@@ -172,6 +172,21 @@ def test_connections_opened_together_are_spread_over_the_workers(tmp_path, serve
     assert all(len(split) == 2 and min(split.values()) >= 5 for split in rounds), rounds
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_port_another_server_with_workers_listens_on_is_refused(tmp_path, serve, processes):
+    """SO_REUSEPORT would let a second server share the port unnoticed: it is refused with the
+    error a port in use gets, with one worker process or more."""
+    write_function(tmp_path, PID)
+    first = serve(tmp_path, {"WEB_CONCURRENCY": "2"})
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{first.port}", "WEB_CONCURRENCY": processes}
+    second = subprocess.run([sys.executable, "-m", "pyfunc", "start", "-s", str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert second.returncode != 0 and f"Address 127.0.0.1:{first.port} is already in use" in second.stdout, \
+        second.stdout
+    assert "Traceback" not in second.stdout
+    assert len(_pids_answering(first.url, 2)) == 2  # the first server still has the port to itself
+
+
 def test_the_function_is_imported_once_before_the_workers_fork(tmp_path, serve):
     """Fork after import: cold start does not grow with the workers, and module-level code runs once."""
     imports = tmp_path / "imports"

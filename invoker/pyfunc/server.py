@@ -69,6 +69,8 @@ def _bound(host: str, port: int, reuse_port: bool) -> tuple[socket.socket | None
     except OSError as exc:
         return None, f"{host}:{port}: {exc.strerror}"
     try:
+        if reuse_port and port:
+            _probe(family, (host, port))
         sock.bind((host, port))
         sock.set_inheritable(True)
     except OSError as exc:
@@ -92,6 +94,19 @@ def _socket(family: int, reuse_port: bool) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _probe(family: int, address: tuple[str, int]) -> None:
+    """Raise OSError(EADDRINUSE) when another server listens on ``address``. ``SO_REUSEPORT``
+    lets every socket of this user that sets it bind the port too, so a second server with
+    worker processes would otherwise share the port silently; a socket without it cannot bind
+    where one listens. (Between its bind and its first worker's listen, a starting server is
+    not seen.)"""
+    probe = _socket(family, reuse_port=False)
+    try:
+        probe.bind(address)
+    finally:
+        probe.close()
 
 
 def own_sockets(inherited: list[socket.socket]) -> list[socket.socket]:
