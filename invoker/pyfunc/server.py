@@ -83,7 +83,11 @@ def _bound(host: str, port: int, reuse_port: bool) -> tuple[socket.socket | None
 
 
 def _socket(family: int, reuse_port: bool) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on accepted
+    # sockets whose ``proto`` says TCP, and they inherit the listener's; with 0, the fallback
+    # server (uvicorn on asyncio) held every small write after the first until the client's
+    # delayed ACK, ~45 ms a streamed answer. (uvloop sets TCP_NODELAY either way.)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
@@ -118,8 +122,7 @@ def own_sockets(inherited: list[socket.socket]) -> list[socket.socket]:
     With one shared socket, the worker that woke first took every pending connection (libuv
     accepts until none is left): keep-alive connections opened together (wrk, a proxy's pool)
     could all land on one worker while the other stayed idle, half the throughput of a
-    CPU-bound function for as long as they lived (the fix gunicorn's ``reuse_port`` and
-    granian make)."""
+    CPU-bound function for as long as they lived."""
     own = []
     for sock in inherited:
         mine = _socket(sock.family, reuse_port=True)
