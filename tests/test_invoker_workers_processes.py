@@ -1,7 +1,8 @@
 """Worker processes (WEB_CONCURRENCY / GUNICORN_WORKERS) on the real server: every request is
-answered by a forked worker, CPU-bound calls run in two processes at once, SIGTERM drains every
-worker, a killed worker is replaced, Knative start()/stop() run once per worker and a failed
-start() ends the whole server."""
+answered by a forked worker, connections opened together reach every worker (a socket each), a
+port another server listens on is refused, CPU-bound calls run in two processes at once,
+SIGTERM drains every worker, a killed worker is replaced, Knative start()/stop() run once per
+worker and a failed start() ends the whole server."""
 
 from __future__ import annotations
 
