@@ -71,17 +71,19 @@ def wait_for_marks(directory: Path, count: int, timeout: float = 20) -> None:
 
 
 class Server:
-    """``python -m pyfunc start`` on a free loopback port; ``url``, ``stop()``, ``output``."""
+    """``python -m pyfunc start -s directory`` on a free loopback port; ``url``, ``stop()``, ``output``.
+    ``alone``: ``python -m pyfunc start`` run in ``directory``, as an image's process type runs it."""
 
     def __init__(self, directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, alone: bool = False) -> None:
         self.port = cnb_host.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if k not in ("PORT", "LISTEN_ADDRESS")}
         # One server process unless a test asks for workers: a CI machine's CPU quota would
         # otherwise fork one per CPU (pyfunc.workers) under tests that count calls in one process.
         full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1", **(env or {})})
-        self.process = subprocess.Popen([python, "-m", "pyfunc", "start", "-s", str(directory), *args],
+        flags = () if alone else ("-s", str(directory), *args)
+        self.process = subprocess.Popen([python, "-m", "pyfunc", "start", *flags], cwd=directory if alone else None,
                                         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # The log is read as it comes: a server that logs more than a pipe holds (~64 KiB)
         # would otherwise block writing it.
@@ -113,8 +115,8 @@ def serve():
     servers: list[Server] = []
 
     def start(directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-              python: str = sys.executable) -> Server:
-        server = Server(directory, env, args, python)
+              python: str = sys.executable, alone: bool = False) -> Server:
+        server = Server(directory, env, args, python, alone)
         servers.append(server)
         return server
 

@@ -151,3 +151,44 @@ def test_version_is_the_invoker_package_version():
     declared = re.search(r'^version = "(.+)"$', (ROOT / "invoker" / "pyproject.toml").read_text(), re.M).group(1)
     shown = subprocess.run([sys.executable, "-m", "pyfunc", "--version"], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == f"pyfunc {declared}"
+
+
+@pytest.mark.parametrize("command", ["start", "check"])
+def test_a_command_alone_reads_as_argparse_reads_it(command):
+    """``start`` alone (an image's process type) is read without argparse: to the same flags."""
+    from pyfunc.__main__ import _parser, parse
+
+    assert parse([command]) == vars(_parser().parse_args([command]))
+
+
+def test_line_of_a_decorated_function_and_of_a_class(tmp_path):
+    """The line ``check`` shows is the definition's first line, decorators included (as
+    ``inspect.getsourcelines`` gives it), for a function and for a Knative ``new`` class."""
+    decorated = write_function(tmp_path / "decorated", {"func.py": """
+        import functools
+
+        def logged(f):
+            @functools.wraps(f)
+            def wrapper(body):
+                return f(body)
+            return wrapper
+
+
+        @logged
+        def main(body):
+            return body
+        """})
+    assert "func.py:10)" in check(decorated).stdout
+    knative = write_function(tmp_path / "knative", {"function/__init__.py": """
+        # a Knative instance
+
+
+        class Hello:
+            async def handle(self, scope, receive, send):
+                pass
+
+
+        new = Hello
+        """})
+    result = check(knative)
+    assert "function: new (" in result.stdout and "__init__.py:4)" in result.stdout, result.stdout

@@ -14,7 +14,6 @@ kept for the Functions Framework adapter (``app()``); other styles never use it.
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import importlib.machinery
 import os
 import sys
@@ -72,8 +71,12 @@ def _framework_loaded(module: Any) -> None:
 WATCHED: dict[str, Callable[[Any], None]] = {"flask": _flask_loaded, "functions_framework": _framework_loaded}
 
 
-class _Hook(importlib.abc.MetaPathFinder):
-    """Runs ``WATCHED[name](module)`` right after ``name`` is first imported."""
+class _Hook:
+    """Runs ``WATCHED[name](module)`` right after ``name`` is first imported.
+
+    A meta path finder by the protocol alone (``find_spec``, PEP 451), not a subclass of
+    ``importlib.abc.MetaPathFinder``: importing ``importlib.abc`` brings ``importlib.resources``,
+    ``tempfile`` and ``shutil``, about 6 ms of every cold start."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         done = WATCHED.get(name)
