@@ -212,3 +212,29 @@ def test_an_asgi_answer_with_connection_close_ends_its_connection_every_time(tmp
             answer, waited = _read_until(sock, b"never sent", 10)
         assert waited < 5 and answer.endswith(b"\r\n\r\nbye"), (waited, answer)
         assert answer.lower().count(b"connection: close\r\n") == 1, answer
+
+
+def test_an_asgi_answer_given_whole_then_an_error_keeps_its_connection(tmp_path, serve):
+    """A Knative ``handle`` whose one-message answer went out in one call (``framing.answerer``)
+    and that raises after it: the error is logged once with its cause, no second answer is
+    tried, and the connection serves the next request."""
+    (tmp_path / "function").mkdir()
+    (tmp_path / "function" / "__init__.py").write_text(
+        "def new():\n    return F()\n\n"
+        "class F:\n"
+        "    async def handle(self, scope, receive, send):\n"
+        "        await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "        await send({'type': 'http.response.body', 'body': scope['path'].encode()})\n"
+        "        if scope['path'] == '/fail':\n"
+        "            raise ValueError('raised after the answer')\n")
+    server = serve(tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+        first, _ = _read_until(sock, b"\r\n\r\n/fail", 10)
+        sock.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        second, _ = _read_until(sock, b"\r\n\r\n/next", 10)
+    assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(b"content-length: 5\r\n\r\n/fail"), first
+    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"\r\n\r\n/next"), second
+    server.stop()
+    assert server.output.count("ValueError: raised after the answer") == 1, server.output
+    assert "Exception in ASGI application" not in server.output, server.output

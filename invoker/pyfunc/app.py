@@ -24,7 +24,7 @@ import os
 import time
 
 from .config import Config
-from .framing import InvalidResponse
+from .framing import InvalidResponse, answerer
 from .http import (HTTPError, Receive, Request, Response, Scope, Send, check_length, header, limited, read_body,
                    request_id, send_response)
 from .memory import BodyBudget
@@ -88,9 +88,10 @@ class App:
             await self._lifespan(receive, send)
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = {"started": False}  # whether a streaming adapter has begun its answer (then no error answer)
+        tracked = None  # notes whether a streaming adapter has begun its answer (then no error answer)
         if self.adapter.streaming:
-            work = self._stream(scope, receive, _tracked(send, state))
+            tracked = _Tracked(send)
+            work = self._stream(scope, receive, tracked.send)
         else:  # a buffered answer is sent in one go, after the adapter returned
             work = self._respond(scope, receive, send)
         try:
@@ -99,7 +100,7 @@ class App:
             else:
                 await asyncio.wait_for(work, self.timeout)
         except Exception as exc:
-            if not state["started"]:
+            if tracked is None or not tracked.started:
                 await send_response(send, self.failure(scope, exc))
             elif not isinstance(exc, HTTPError):
                 self.failure(scope, exc)  # logged; the answer had begun
@@ -278,12 +279,25 @@ def _client(scope: Scope) -> str:
     return str(peer[0]) if peer else ""
 
 
-def _tracked(send: Send, state: dict) -> Send:
-    async def tracked_send(message: dict) -> None:
-        state["started"] = True
-        await send(message)
+class _Tracked:
+    """A streaming adapter's ``send``, noting whether the answer ``started``; ``answer`` is the
+    server's one-call answer (``framing.answerer``), passed on, or None where it has none."""
 
-    return tracked_send
+    __slots__ = ("_send", "_answer", "answer", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._answer = answerer(send)
+        self.answer = None if self._answer is None else self._answered
+        self.started = False
+
+    async def send(self, message: dict) -> None:
+        self.started = True
+        await self._send(message)
+
+    async def _answered(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.started = True
+        await self._answer(status, headers, body)  # type: ignore[misc]
 
 
 def _timed_out(exc: BaseException) -> bool:

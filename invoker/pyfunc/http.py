@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, MutableMapping
 
-from .framing import InvalidResponse, frame
+from .framing import InvalidResponse, answerer, frame
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -143,7 +143,7 @@ async def send_response(send: Send, response: Response) -> None:
     server (``send`` is an ``Exchange``'s) it goes in one call, ``Exchange.answer``: the same
     bytes without two message dicts, two sends and a flush callback (~9% of a sync hello's CPU)."""
     headers, body = frame(response.status, response.headers, response.body, response.checked)
-    answer = getattr(getattr(send, "__self__", None), "answer", None)  # pyfunc.exchange.Exchange.send
+    answer = answerer(send)
     if answer is not None:
         await answer(response.status, headers, body)
         return
