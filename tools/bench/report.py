@@ -202,7 +202,9 @@ per request from 33 to 45 µs between two rounds of the same hour.
   function keeps the ASGI path: it needs a Task (`asyncio.current_task`, `asyncio.timeout`),
   and a direct path around that Task measured no faster (0.96–1.22× the ASGI path's CPU).
 - **Ratios to functions-framework** (goals 20×, handler 12×, Functions Framework style 6×,
-  CloudEvents 10×): the same costs; the handler adds JSON decode and encode (114 calls on the
+  CloudEvents 10×): the same costs; a Knative `handle` keeps the ASGI path (a Task, its
+  messages, the guard that frames them), but its answer in one body message goes out in one
+  call, as a buffered answer does (60.7 → 56.3 µs CPU a request, interleaved); the handler adds JSON decode and encode (114 calls on the
   loop, most in the standard library's `json`), the Functions Framework style a real Flask
   dispatch in the worker thread (so `flask.abort`, `jsonify` and `flask.request` behave as
   there: ~300 Python calls a hello). Its requests take the direct path too (a generator response
@@ -226,7 +228,10 @@ per request from 33 to 45 µs between two rounds of the same hour.
   style's router (Werkzeug's matcher) still makes a cycle a request, collected young.
 - **Cold start** (goal 0.5× functions-framework): pyfunc starts as fast as uvicorn's CLI serving
   a raw hello or faster (table above); the floor is the interpreter, `asyncio` (which imports
-  `ssl`), `logging`, uvloop and httptools. The Functions Framework style imports Flask
+  `ssl`), `logging`, uvloop and httptools. Three of pyfunc's own start-up costs were not needed
+  to serve: argparse for `start` given alone, `importlib.abc` (with `tempfile` and `shutil`) for
+  the Functions Framework import hook, tokenizing the function's source for its line number:
+  169 → 146 ms for `def main(body)` (interleaved, 60 rounds; tools/bench/hot-path-notes.md). The Functions Framework style imports Flask
   (~100 ms with Werkzeug and Jinja2) as functions-framework does, so it starts about as fast.
 - **The CNB launcher** adds 10 ms at the median in a container (section "Images"): within 1.1×
   through `docker run`, at the edge in a running container.
