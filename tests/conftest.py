@@ -71,8 +71,9 @@ def wait_for_marks(directory: Path, count: int, timeout: float = 20) -> None:
 
 
 class Server:
-    """``python -m pyfunc start -s directory`` on a free loopback port; ``url``, ``stop()``, ``output``.
-    ``alone``: ``python -m pyfunc start`` run in ``directory``, as an image's process type runs it."""
+    """``python -m pyfunc start -s directory *args`` on a free loopback port; ``url``, ``stop()``,
+    ``output``. ``alone``: without ``-s``, run in ``directory`` (``python -m pyfunc start`` and
+    ``args``), as an image's process type runs it."""
 
     def __init__(self, directory: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
                  python: str = sys.executable, alone: bool = False) -> None:
@@ -82,7 +83,7 @@ class Server:
         # One server process unless a test asks for workers: a CI machine's CPU quota would
         # otherwise fork one per CPU (pyfunc.workers) under tests that count calls in one process.
         full_env.update({"LISTEN_ADDRESS": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1", **(env or {})})
-        flags = () if alone else ("-s", str(directory), *args)
+        flags = tuple(args) if alone else ("-s", str(directory), *args)
         self.process = subprocess.Popen([python, "-m", "pyfunc", "start", *flags], cwd=directory if alone else None,
                                         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # The log is read as it comes: a server that logs more than a pipe holds (~64 KiB)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import PyfuncError
+
+if TYPE_CHECKING:
+    import argparse
 
 #: The commands, with their help.
 COMMANDS = {"check": "load the function and say how it will be served", "start": "serve the function"}
@@ -52,7 +55,7 @@ def parse(argv: list[str]) -> dict[str, Any]:
     return vars(_parser().parse_args(argv))
 
 
-def _parser() -> Any:
+def _parser() -> argparse.ArgumentParser:
     import argparse
 
     from . import __version__
