@@ -139,9 +139,10 @@ class Stream:
 async def send_response(send: Send, response: Response) -> None:
     """Send ``response`` as the two ASGI messages, framed by the server (``framing.frame``:
     its own Content-Length, none for 204/304). Raises ``framing.InvalidResponse`` before
-    anything is sent when the status or a header cannot be sent. To pyfunc's own HTTP/1.1
-    server (``send`` is an ``Exchange``'s) it goes in one call, ``Exchange.answer``: the same
-    bytes without two message dicts, two sends and a flush callback (~9% of a sync hello's CPU)."""
+    anything is sent when the status or a header cannot be sent. Where ``send`` has a one-call
+    answer (``framing.answerer``: pyfunc's own HTTP/1.1 server's ``Exchange.answer``, also behind
+    App's tracking send) it goes in that call: the same bytes without two message dicts, two
+    sends and a flush callback (~9% of a sync hello's CPU)."""
     headers, body = frame(response.status, response.headers, response.body, response.checked)
     answer = answerer(send)
     if answer is not None:
