@@ -192,3 +192,16 @@ def test_line_of_a_decorated_function_and_of_a_class(tmp_path):
         """})
     result = check(knative)
     assert "function: new (" in result.stdout and "__init__.py:4)" in result.stdout, result.stdout
+
+
+def test_a_function_whose_wrapped_chain_loops_is_rejected_clearly(tmp_path):
+    """A decorator that sets ``__wrapped__`` to the wrapper itself: ``inspect`` cannot follow
+    it (ValueError), so the function is refused with a message and a fix, not a traceback."""
+    write_function(tmp_path, {"func.py": """
+        def main(body):
+            return body
+
+        main.__wrapped__ = main
+        """})
+    out = failure(check(tmp_path))
+    assert "main is not a function pyfunc can inspect: wrapper loop" in out and "functools.wraps" in out

@@ -105,10 +105,12 @@ def _make_target(obj: Callable, name: str, loaded: LoadedModule) -> Target:
     """``obj`` with the file and line that define it (a package may re-export it from a submodule).
 
     The line is ``inspect.getsourcelines``'s without its ``getblock``, which tokenizes the
-    definition to find its end: compiling tokenize's patterns alone cost ~4 ms of a cold start."""
+    definition to find its end: compiling tokenize's patterns alone cost ~4 ms of a cold start.
+    An object pyfunc cannot place gets line 0; one whose ``__wrapped__`` chain loops (ValueError
+    from ``inspect.unwrap``) is then rejected by its style with a LoadError (``pyfunc.plan``)."""
     try:
         path, line = Path(inspect.getsourcefile(obj) or loaded.path), inspect.findsource(inspect.unwrap(obj))[1] + 1
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):
         path, line = loaded.path, 0
     return Target(obj, name, loaded.name, path, line)
 

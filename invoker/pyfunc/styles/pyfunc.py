@@ -51,7 +51,11 @@ def plan(func: Callable[..., Any], name: str) -> list[Parameter]:
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
-        raise LoadError(f"{name} is not a function pyfunc can inspect: {exc}") from None
+        raise LoadError(
+            f"{name} is not a function pyfunc can inspect: {exc}",
+            fix="serve a plain def or async def function; a decorator should copy the function's "
+                "signature with functools.wraps, whose __wrapped__ points to the function it wraps",
+        ) from None
     parameters = []
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
