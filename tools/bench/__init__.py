@@ -1,11 +1,12 @@
 """``make bench``: pyfunc against the anchors, side by side in one run, into BENCHMARKS.md.
 
-    PYTHONPATH=tools python -m bench [--seconds 10] [--warmup 3] [--connections 50] [--passes 2]
+    PYTHONPATH=tools python -m bench [--seconds 10] [--warmup 3] [--connections 50] [--passes 3]
                                      [--soak-seconds 60] [--only NAME[,NAME] ...] [--out BENCHMARKS.md]
 
-Method (reference/perf-baselines.md): every configuration in turn, loopback only, bounded:
-warm-up, then ``wrk -t2 -cN -dS --latency`` twice; the median of the passes is reported, and
-ratios to functions-framework's default server measured in the same run. Cold start is
+Method (reference/perf-baselines.md): loopback only, bounded, in rounds: each round runs every
+configuration in turn on a fresh server, warm-up then ``wrk -t2 -cN -dS --latency``; the median
+of a configuration's passes (one a round, 3 rounds) is reported, and ratios to
+functions-framework's default server measured in the same rounds. Cold start is
 spawn → first HTTP 200 (median of 5). RSS/PSS are summed over the server's processes from
 /proc. The anchors (functions-framework, func-python on hypercorn, raw ASGI on uvicorn and
 granian) are installed into their own virtualenvs under .tools/bench/ on first use. As root,

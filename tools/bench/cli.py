@@ -13,7 +13,7 @@ from . import __doc__ as DOC
 from .buildpack import buildpack_times
 from .cases import CONFIGS, ENVIRONMENTS, ROOT, WHEELS, prepare
 from .image import measure_images
-from .load import cold_start_all, measure, queue_proxy, soak
+from .load import cold_start_all, measure_all, queue_proxy, soak
 from .report import chart, proxied_section, report, splice
 from .sections import IMAGE_HEADING, image_section, image_targets, section_of, with_image
 from .targets import targets
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--soak-seconds", type=int, default=60)
     parser.add_argument("--only", nargs="*", metavar="NAME[,NAME]",
@@ -52,15 +52,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pyfunc-bench-") as tmp:
         root = Path(tmp)
         prepare(root, ("pyfunc",) if sections_only else tuple(ENVIRONMENTS))
-        results = {}
-        for config in CONFIGS:
-            if args.only and config.name not in args.only:
-                continue
-            print(f"{config.label} ...", flush=True)
-            results[config.name] = measure(config, root, args)
-            r = results[config.name]
-            print(f"  {r['req_per_s']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, errors {r['errors']:.0f}, "
-                  f"cold {r['cold_ms'] or 0:.0f} ms, RSS {r['rss']:.0f} MiB", flush=True)
+        results = measure_all([config for config in CONFIGS if not args.only or config.name in args.only], root, args)
         cold_start_all(CONFIGS, results, root, args.cold_starts)
         for name, r in results.items():
             if r["cold_ms"]:

@@ -30,7 +30,36 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None, prefix: t
     return result
 
 
-def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, object]:
+def measure_all(configs: list[Config], root: Path, args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Every configuration's row: ``args.passes`` rounds, each measuring every configuration once,
+    in order, on a fresh server (``measure_pass``); each value is the median of its passes.
+
+    Rounds, not one configuration's passes back to back: the machine's speed drifts during a
+    run (a third within minutes on the shared 2-CPU machines: tools/bench/hot-path-notes.md), so
+    both sides of every ratio are measured in every part of the run, not one at its start and
+    the other minutes later."""
+    passes: dict[str, list[dict[str, float]]] = {config.name: [] for config in configs}
+    for round_ in range(1, args.passes + 1):
+        for config in configs:
+            print(f"{config.label} (pass {round_} of {args.passes}) ...", flush=True)
+            p = measure_pass(config, root, args)
+            passes[config.name].append(p)
+            print(f"  {p['req_per_s']:.0f} req/s, p99 {p['p99_ms']:.1f} ms, errors {p['errors']:.0f}, "
+                  f"RSS {p['rss']:.0f} MiB", flush=True)
+    return {name: combined(runs) for name, runs in passes.items()}
+
+
+def combined(passes: list[dict[str, float]]) -> dict[str, object]:
+    """One configuration's row: the median of each value over its passes, and ``passes``, the
+    req/s of each pass in the order run."""
+    result: dict[str, object] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
+    result.update(passes=[p["req_per_s"] for p in passes], cold_ms=None)
+    return result
+
+
+def measure_pass(config: Config, root: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One pass of ``config``: a fresh server, ``args.warmup`` s of load, then ``args.seconds`` s
+    measured with wrk; with its memory (MiB) idle before the load and after it."""
     script = None
     if config.script:
         script = root / f"{config.name}.lua"
@@ -41,13 +70,11 @@ def measure(config: Config, root: Path, args: argparse.Namespace) -> dict[str, o
         idle_rss, _ = server.memory()
         url = f"http://127.0.0.1:{server.port}/"
         wrk(url, args.warmup, args.connections, script)
-        passes = [wrk(url, args.seconds, args.connections, script) for _ in range(args.passes)]
+        result = wrk(url, args.seconds, args.connections, script)
         rss, pss = server.memory()
     finally:
         server.stop()
-    result: dict[str, object] = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
-    result.update(passes=[p["req_per_s"] for p in passes], idle_rss=idle_rss, rss=rss, pss=pss, cold_ms=None)
-    return result
+    return {**result, "idle_rss": idle_rss, "rss": rss, "pss": pss}
 
 
 def cold_start_all(configs: list[Config], results: dict[str, dict], root: Path, runs: int) -> None:

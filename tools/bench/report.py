@@ -152,8 +152,10 @@ ratios from this one run, not absolute numbers across runs.
 Versions:
 {versions()}
 
-Method: each configuration in turn on loopback; {args.warmup} s warm-up, then
-`wrk -t2 -c{args.connections} -d{args.seconds}s --latency` × {args.passes}, median reported; cold start is
+Method: on loopback, in {args.passes} rounds, each running every configuration in turn on a fresh
+server ({args.warmup} s warm-up, then `wrk -t2 -c{args.connections} -d{args.seconds}s --latency`); the median of
+a configuration's passes is reported (the machine's speed drifts within a run, and in rounds it
+falls on both sides of every ratio); cold start is
 spawn → first 200 on `GET /`, median of {args.cold_starts}, every hello configuration spawned in turn after
 the load runs (one uncounted round first); memory summed over the server's processes.
 Cases: hello per style; CloudEvent binary mode in and out; a 1 MiB POST; a sync function
