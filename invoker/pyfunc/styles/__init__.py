@@ -106,8 +106,10 @@ def _make_target(obj: Callable, name: str, loaded: LoadedModule) -> Target:
 
     The line is ``inspect.getsourcelines``'s without its ``getblock``, which tokenizes the
     definition to find its end: compiling tokenize's patterns alone cost ~4 ms of a cold start.
-    An object pyfunc cannot place gets line 0; one whose ``__wrapped__`` chain loops (ValueError
-    from ``inspect.unwrap``) is then rejected by its style with a LoadError (``pyfunc.plan``)."""
+    An object pyfunc cannot place gets line 0, also one whose ``__wrapped__`` chain loops
+    (ValueError from ``inspect.unwrap``): ``inspect.signature`` cannot read that one either, so
+    unless a style serves it without its signature (a Functions Framework signature type), no
+    style claims it and ``pyfunc.plan`` refuses it with a LoadError."""
     try:
         path, line = Path(inspect.getsourcefile(obj) or loaded.path), inspect.findsource(inspect.unwrap(obj))[1] + 1
     except (OSError, TypeError, ValueError):
