@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--passes", type=int, default=3)
-    parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--cold-starts", type=int, default=15)
     parser.add_argument("--soak-seconds", type=int, default=60)
     parser.add_argument("--only", nargs="*", metavar="NAME[,NAME]",
                         help=f"parts to run (default: all): {', '.join(PARTS)}")

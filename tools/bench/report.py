@@ -35,7 +35,7 @@ def chart(results: dict[str, dict], rows: list[tuple[str, str, str, bool]], path
         a.barh(data["labels"], data["rps"], color="#3b7dd8"); a.invert_yaxis(); a.set_xlabel("requests/s (median of passes)")
         a.set_title("Throughput, one run, same machine")
         names = [c[0] for c in data["cold"]]; values = [c[1] for c in data["cold"]]
-        b.barh(names, values, color="#d8843b"); b.invert_yaxis(); b.set_xlabel("ms, spawn to first 200 (median of 5)")
+        b.barh(names, values, color="#d8843b"); b.invert_yaxis(); b.set_xlabel("ms, spawn to first 200 (median)")
         b.set_title("Cold start")
         names = [s[0] for s in data["scores"]]; values = [s[1] for s in data["scores"]]
         c.barh(names, values, color=["#3ba55d" if v >= 1 else "#d83b3b" for v in values]); c.invert_yaxis()
