@@ -7,8 +7,9 @@ Method (reference/perf-baselines.md): loopback only, bounded, in rounds: each ro
 configuration in turn on a fresh server, warm-up then ``wrk -t2 -cN -dS --latency``; the median
 of a configuration's passes (one a round, 3 rounds) is reported, and ratios to
 functions-framework's default server measured in the same rounds. Cold start is
-spawn → first HTTP 200 (median of 15: a median of 5 strayed by a tenth
-between runs). RSS/PSS are summed over the server's processes from
+spawn → first HTTP 200 (median of 15, every hello configuration spawned in turn each round, so
+the machine's drift falls on all alike; medians of 5 of one build strayed by a tenth between
+runs). RSS/PSS are summed over the server's processes from
 /proc. The anchors (functions-framework, func-python on hypercorn, raw ASGI on uvicorn and
 granian) are installed into their own virtualenvs under .tools/bench/ on first use. As root,
 pyfunc's hello is also measured straight and through Knative's queue-proxy in a network
