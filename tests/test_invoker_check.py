@@ -205,3 +205,17 @@ def test_a_function_whose_wrapped_chain_loops_is_rejected_clearly(tmp_path):
         """})
     out = failure(check(tmp_path))
     assert "main is not a function pyfunc can inspect: wrapper loop" in out and "functools.wraps" in out
+
+
+def test_a_functions_framework_function_whose_wrapped_chain_loops_is_still_served(tmp_path):
+    """The Functions Framework style does not read an http function's signature, so a looping
+    ``__wrapped__`` (line 0: it cannot be placed) does not stop it, as functions-framework serves it."""
+    write_function(tmp_path, {"main.py": """
+        def hello(request):
+            return "hi"
+
+        hello.__wrapped__ = hello
+        """})
+    result = check(tmp_path, None, "--signature-type", "http", "--target", "hello")
+    assert result.returncode == 0, result.stdout
+    assert "Functions Framework http function, called as hello(" in result.stdout, result.stdout

@@ -12,6 +12,8 @@ from __future__ import annotations
 import socket
 import time
 
+from conftest import write_function
+
 
 def _read_until(sock: socket.socket, marker: bytes, limit: float) -> tuple[bytes, float]:
     """Bytes read until ``marker`` has arrived (or ``limit`` seconds passed), and the seconds it took."""
@@ -218,15 +220,17 @@ def test_an_asgi_answer_given_whole_then_an_error_keeps_its_connection(tmp_path,
     """A Knative ``handle`` whose one-message answer went out in one call (``framing.answerer``)
     and that raises after it: the error is logged once with its cause, no second answer is
     tried, and the connection serves the next request."""
-    (tmp_path / "function").mkdir()
-    (tmp_path / "function" / "__init__.py").write_text(
-        "def new():\n    return F()\n\n"
-        "class F:\n"
-        "    async def handle(self, scope, receive, send):\n"
-        "        await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
-        "        await send({'type': 'http.response.body', 'body': scope['path'].encode()})\n"
-        "        if scope['path'] == '/fail':\n"
-        "            raise ValueError('raised after the answer')\n")
+    write_function(tmp_path, {"function/__init__.py": """
+        def new():
+            return F()
+
+        class F:
+            async def handle(self, scope, receive, send):
+                await send({'type': 'http.response.start', 'status': 200, 'headers': []})
+                await send({'type': 'http.response.body', 'body': scope['path'].encode()})
+                if scope['path'] == '/fail':
+                    raise ValueError('raised after the answer')
+        """})
     server = serve(tmp_path)
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
