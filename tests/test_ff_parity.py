@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +51,53 @@ def http(pair_of):
 ])
 def test_http_function_answers_as_functions_framework(http, method, path, kwargs):
     http.same(method, path, **kwargs)
+
+
+@pytest.mark.parametrize("method, kwargs", [
+    ("GET", {}),  # no Content-Length the client did not send
+    ("POST", {"data": b"sized"}),
+    ("GET", {"headers": {"X_Custom": "underscore"}}),  # dropped, as gunicorn drops it
+    ("GET", {"headers": {"X-Custom": "dash", "X_Custom": "underscore"}}),  # never posing as X-Custom
+    ("GET", {"headers": {"X_Forwarded_For": "6.6.6.6"}}),
+])
+def test_the_function_sees_the_header_fields_functions_framework_gives_it(http, method, kwargs):
+    http.same(method, "/headers", **kwargs)
+
+
+class _Chunks:
+    """A body that requests sends chunked, fresh for each of the two servers."""
+
+    def __iter__(self):
+        return iter([b"chun", b"ked"])
+
+
+def test_a_chunked_body_keeps_its_framing_as_under_functions_framework(http):
+    ff, _ = http.same("POST", "/headers", data=_Chunks())
+    seen = json.loads(ff.body)
+    assert seen["headers"].get("Transfer-Encoding") == "chunked" and seen["content_length"] is None
+    assert seen["data"] == "chunked"
+
+
+def _fields_seen(port: int, fields: list[bytes]) -> dict:
+    """GET /headers with ``fields`` as sent (requests cannot repeat a field); the JSON answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(f + b"\r\n" for f in fields)
+                     + b"\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def test_a_repeated_field_is_joined_as_functions_framework_joins_it(http):
+    fields = [b"X-Custom: a", b"x-custom: b", b"X_Custom: c"]
+    ff, pyfunc = (_fields_seen(server.port, fields) for server in (http.ff, http.pyfunc))
+    assert pyfunc == ff and ff["headers"] == {"X-Custom": "a,b"}
+
+
+def test_the_client_a_trusted_proxy_forwards_is_the_remote_address(http):
+    ff, pyfunc = http.same("GET", "/headers", known="forwarded-client", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert json.loads(ff.body)["remote_addr"] == "127.0.0.1" and json.loads(pyfunc.body)["remote_addr"] == "203.0.113.7"
 
 
 @pytest.mark.parametrize("path", ["/robots.txt", "/favicon.ico"])

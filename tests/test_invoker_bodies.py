@@ -204,3 +204,18 @@ def test_werkzeug_http_exceptions_of_a_pyfunc_function_answer_as_in_flask(tmp_pa
     fine = exchange(server.port, request("POST", "/", {"Content-Type": "application/json",
                                                        "Content-Length": str(len(body))}, body))
     assert fine.status == 200 and json.loads(fine.body) == {"json": {"k": 1}}
+
+
+def test_a_flask_request_sees_the_fields_as_a_wsgi_server_gives_them(tmp_path, serve):
+    """As gunicorn and Werkzeug's own server give them: no Content-Length the client did not
+    send, a repeated field joined with ',', a field whose name holds '_' dropped (it would pose
+    as its dashed twin, ``X-User`` here, as ``X_Forwarded_For`` would as ``X-Forwarded-For``)."""
+    write_function(tmp_path, {"func.py": """
+        def main(req):
+            return {"headers": dict(req.headers), "content_length": req.content_length}
+    """})
+    server = serve(tmp_path)
+    answer = exchange(server.port, request("GET", "/", [("X-User", "a"), ("x-user", "b"), ("X_User", "forged")]))
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"headers": {"Host": "127.0.0.1", "X-User": "a,b", "Connection": "close"},
+                                       "content_length": None}

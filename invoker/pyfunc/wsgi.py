@@ -13,16 +13,22 @@ from typing import Any
 
 from .http import Request, loads_json
 
-_FRAMING = ("content-length", "transfer-encoding")
-
 
 def environ(request: Request) -> dict[str, Any]:
-    """The WSGI environ for ``request``; header names become ``HTTP_*`` keys.
+    """The WSGI environ for ``request`` (PEP 3333), as gunicorn (functions-framework's server)
+    and Werkzeug's own server make it, from the request's header fields as received:
 
-    The body was read whole by the server, so its framing is this environ's own:
-    ``CONTENT_LENGTH`` is its size and the request's ``Transfer-Encoding`` is left out
-    (with ``Transfer-Encoding: chunked`` Werkzeug reads no body at all from a WSGI
-    server that does not set ``wsgi.input_terminated``)."""
+    * a field ``name`` becomes ``HTTP_NAME`` (``-`` → ``_``); ``Content-Type`` and
+      ``Content-Length`` become ``CONTENT_TYPE`` and ``CONTENT_LENGTH``, present only when the
+      client sent them (a bodyless GET has no ``Content-Length: 0``);
+    * a repeated field's values are joined with ``,``;
+    * a field whose name holds ``_`` is dropped (gunicorn's default ``header_map = "drop"``,
+      Werkzeug's and Django's servers, nginx): ``X_Forwarded_For`` would otherwise become
+      ``HTTP_X_FORWARDED_FOR`` and pose as the ``X-Forwarded-For`` a proxy vouches for;
+    * a chunked body keeps ``HTTP_TRANSFER_ENCODING``, without ``CONTENT_LENGTH``.
+
+    The body was read whole by the server: ``wsgi.input`` holds it all and
+    ``wsgi.input_terminated`` says so, so Werkzeug reads it to its end whatever the framing."""
     scope = request.scope
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client") or ("", 0)
@@ -36,21 +42,27 @@ def environ(request: Request) -> dict[str, Any]:
         "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
         "REMOTE_ADDR": str(client[0]),
         "REMOTE_PORT": str(client[1]),
-        "CONTENT_LENGTH": str(len(request.body)),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
         "wsgi.input": io.BytesIO(request.body),  # shares the body; read() whole returns it, no copy
-        "wsgi.input_terminated": True,  # Werkzeug then reads the stream as it is, not 64 KiB at a time
+        "wsgi.input_terminated": True,  # Werkzeug then reads the stream to its end, not 64 KiB at a time
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    for name, value in request.headers.items():
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1")
+        if "_" in name:
+            continue
+        value = raw_value.decode("latin-1")
         if name == "content-type":
             env["CONTENT_TYPE"] = value
-        elif name not in _FRAMING:
-            env["HTTP_" + name.upper().replace("-", "_")] = value
+        elif name == "content-length":
+            env["CONTENT_LENGTH"] = str(len(request.body))  # the server checked they agree
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            env[key] = f"{env[key]},{value}" if key in env else value
     return env
 
 
