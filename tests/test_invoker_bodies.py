@@ -219,3 +219,21 @@ def test_a_flask_request_sees_the_fields_as_a_wsgi_server_gives_them(tmp_path, s
     assert answer.status == 200
     assert json.loads(answer.body) == {"headers": {"Host": "127.0.0.1", "X-User": "a,b", "Connection": "close"},
                                        "content_length": None}
+
+
+def test_a_field_value_excludes_the_whitespace_around_it(tmp_path, serve):
+    """RFC 9112 5: the OWS before and after a field value is not part of it (h11, gunicorn and
+    hypercorn strip it; httptools hands the trailing part over)."""
+    write_function(tmp_path, {"function/__init__.py": """
+        def new():
+            return Echo()
+
+        class Echo:
+            async def handle(self, scope, receive, send):
+                value = dict(scope["headers"])[b"x-padded"]
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": b"[" + value + b"]"})
+    """})
+    server = serve(tmp_path)
+    answer = exchange(server.port, request("GET", "/", [("X-Padded", " \t padded value \t ")]))
+    assert answer.status == 200 and answer.body == b"[padded value]"

@@ -170,6 +170,7 @@ class H1Connection(LimitedConnection):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
+        value = value.rstrip(b" \t")  # RFC 9112 5: the value excludes the OWS around it (llhttp strips the leading)
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
         elif name == b"x-forwarded-for" or name == b"x-forwarded-proto":
