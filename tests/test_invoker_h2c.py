@@ -184,3 +184,12 @@ def test_the_body_limit_holds_on_http2_and_the_connection_goes_on(tmp_path, serv
     assert client.request("POST", "/", b"b" * 300_000)[0] == 413
     status, _, body = client.request("POST", "/", b"b" * 50_000)  # the window the 413 left is given back
     assert status == 200 and json.loads(body)["length"] == 50_000
+
+
+def test_cookie_crumbs_of_http2_reach_a_flask_request_as_its_cookies(tmp_path, serve):
+    """RFC 9113 8.2.3: an HTTP/2 client may split Cookie into one field per cookie; a request
+    object must see them joined with '; ', as one HTTP/1.1 Cookie field carries them."""
+    write_function(tmp_path, {"func.py": "def main(req):\n    return {'cookies': dict(req.cookies)}\n"})
+    server = serve(tmp_path)
+    status, _, body = Client(server.port).request("GET", "/", headers=[(b"cookie", b"a=1"), (b"cookie", b"b=2")])
+    assert status == 200 and json.loads(body) == {"cookies": {"a": "1", "b": "2"}}
