@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import requests
 
 import ffdiff
 from ffdiff import CORPUS, binary_headers, ff_venv, pair_of  # noqa: F401  (fixtures)
+from rawhttp import exchange, request as raw_request
 
 @pytest.fixture(scope="module")
 def http(pair_of):
@@ -78,20 +78,10 @@ def test_a_chunked_body_keeps_its_framing_as_under_functions_framework(http):
     assert seen["data"] == "chunked"
 
 
-def _fields_seen(port: int, fields: list[bytes]) -> dict:
-    """GET /headers with ``fields`` as sent (requests cannot repeat a field); the JSON answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(f + b"\r\n" for f in fields)
-                     + b"\r\n")
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
-
-
 def test_a_repeated_field_is_joined_as_functions_framework_joins_it(http):
-    fields = [b"X-Custom: a", b"x-custom: b", b"X_Custom: c"]
-    ff, pyfunc = (_fields_seen(server.port, fields) for server in (http.ff, http.pyfunc))
+    fields = [("X-Custom", "a"), ("x-custom", "b"), ("X_Custom", "c")]  # requests cannot repeat a field
+    ff, pyfunc = (json.loads(exchange(server.port, raw_request("GET", "/headers", fields)).body)
+                  for server in (http.ff, http.pyfunc))
     assert pyfunc == ff and ff["headers"] == {"X-Custom": "a,b"}
 
 
