@@ -213,8 +213,9 @@ per request from 33 to 45 µs between two rounds of the same hour.
   is sent by a task of the call): 0.85× the CPU a request of the ASGI path, 1.16× the req/s
   (interleaved, 5 rounds). Its ceiling: Flask's context, dispatch and teardown of a hello take
   67 µs in one process (`timeit`), pyfunc's whole `dispatch` 89 µs, the server's own path 30 µs,
-  so one GIL serves at most ~8400 req/s: 6× functions-framework is out of reach while it serves
-  more than ~1400 req/s, as it did before this run (hot-path notes, 2026-11-23). CloudEvents: every attribute checked against CloudEvents 1.0 (a
+  so one GIL serves at most ~8400 req/s: 6× functions-framework is out of reach whenever it
+  serves more than ~1400 req/s (hot-path notes, 2026-11-23). CloudEvents: every attribute
+  checked against CloudEvents 1.0 (a
   malformed event gets a 400 saying why), the reply's fresh id and time: in-process ~7 µs to
   read an event for `main(data, attributes)` (no SDK event object is made for it; ~10 µs with
   one), ~12 µs to reply; 0.87× the CPU a request of the build that made the SDK's object for
