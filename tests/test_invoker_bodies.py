@@ -221,6 +221,20 @@ def test_a_flask_request_sees_the_fields_as_a_wsgi_server_gives_them(tmp_path, s
                                        "content_length": None}
 
 
+def test_a_headers_parameter_and_a_flask_request_join_a_repeated_field_alike(tmp_path, serve):
+    """One function taking both sees one spelling: ',' as the WSGI environ has it (gunicorn,
+    Werkzeug's server); the ``headers`` parameter still keeps a name with '_' (README)."""
+    write_function(tmp_path, {"func.py": """
+        def main(req, headers):
+            return {"req": req.headers.get("X-User"), "headers": headers.get("X-User"),
+                    "underscored": headers.get("X_User")}
+    """})
+    server = serve(tmp_path)
+    answer = exchange(server.port, request("GET", "/", [("X-User", "a"), ("x-user", "b"), ("X_User", "kept")]))
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"req": "a,b", "headers": "a,b", "underscored": "kept"}
+
+
 def test_a_field_value_excludes_the_whitespace_around_it(tmp_path, serve):
     """RFC 9112 5: the OWS before and after a field value is not part of it (h11, gunicorn and
     hypercorn strip it; httptools hands the trailing part over)."""

@@ -96,12 +96,14 @@ class Request:
 
     @property
     def headers(self) -> dict[str, str]:
-        """Header names lower-cased, repeated headers joined with ', ' (RFC 9110 5.3)."""
+        """Header names lower-cased, a repeated field's values joined with ',' (RFC 9110 5.3), as
+        gunicorn and Werkzeug's server join them into the WSGI environ (``pyfunc.wsgi``), so that
+        a Flask request, a ``headers`` parameter and a CloudEvent's attributes agree."""
         if self._headers is None:
             merged: dict[str, str] = {}
             for raw_name, raw_value in self.scope["headers"]:
                 name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-                merged[name] = f"{merged[name]}, {value}" if name in merged else value
+                merged[name] = f"{merged[name]},{value}" if name in merged else value
             self._headers = merged
         return self._headers
 
