@@ -4,8 +4,12 @@ For a buffered style whose function runs in a worker thread (``Adapter.in_thread
 a request's cost on the event loop was the ASGI plumbing around the call: a Task, the scope
 messages, a coroutine per layer, a future for the thread's result (BENCHMARKS.md, "Hot
 path"). pyfunc's HTTP/1.1 server (``pyfunc.http1``) instead hands such a request, once its
-whole body has arrived, to ``dispatch``: ``Adapter.prepare`` on the loop, the function in a
-thread (``Runner.submit``), ``Adapter.finish`` and the answer on the loop when it returned.
+whole body has arrived, to ``dispatch``: ``Adapter.prepare``, the function and
+``Adapter.finish``, framed (``respond``), in one worker thread (``Runner.submit``), and the
+answer on the loop when it returned. The style's own work (a CloudEvent's parsing and reply,
+JSON in and out) is then done by the thread that holds the interpreter lock for the call,
+not handed back and forth with the loop thread at every turn: a CloudEvent in and out cost
+22% less CPU a request, the handler template's JSON echo 13% less (tools/bench/hot-path-notes.md).
 An ``async def`` function keeps the ASGI path: it needs a Task anyway (``asyncio.current_task``,
 ``asyncio.timeout``), and without the rest of the plumbing it measured no faster. A streaming
 style's ``finish`` may give a ``Stream`` (a Functions Framework function's generator response):
@@ -71,20 +75,15 @@ class Call:
         return self.exchange.call is not self
 
     def settled(self, result: Any, error: Exception | None) -> None:
-        """On the loop: the function returned ``result`` or raised ``error``."""
+        """On the loop: ``respond`` gave ``result`` or raised ``error``."""
         if self.over:
             return
-        app = self.app
-        try:
-            response = app.adapter.finish(self.request, result, error)
-            if type(response) is Stream:
-                self.stream(response)
-                return
-            headers, body = frame(response.status, response.headers, response.body, response.checked)
-        except Exception as exc:
-            self.reply(app.failure(self.exchange.scope, exc))
-            return
-        self.answer(response.status, headers, body)
+        if error is not None:
+            self.reply(self.app.failure(self.exchange.scope, error))
+        elif type(result) is Stream:
+            self.stream(result)
+        else:
+            self.answer(*result)
 
     def stream(self, answer: Stream) -> None:
         """Send a streamed answer by a task of this call, tracked with the server's tasks; the
@@ -190,10 +189,22 @@ def dispatch(app: Any, exchange: Any) -> bool:
     request = call.request = Request(exchange.scope, exchange.take_body())
     app.inflight += 1
     adapter = app.adapter
-    try:
-        args, kwargs = adapter.prepare(request)
-    except Exception as exc:
-        call.reply(app.failure(exchange.scope, exc))
-        return True
-    call.claim = adapter.runner.submit(adapter.function, args, kwargs, call)
+    call.claim = adapter.runner.submit(respond, (adapter, request), {}, call)
     return True
+
+
+def respond(adapter: Any, request: Request) -> tuple[int, list, bytes] | Stream:
+    """In a worker thread: ``adapter``'s answer to ``request``, as ``Adapter.respond`` makes it
+    (``prepare``, the function, ``finish``), framed: ``(status, headers, body)``, or the
+    ``Stream`` to send. Raises what ``prepare`` or ``finish`` raised (an HTTPError is answered
+    by App.failure as on the ASGI path)."""
+    args, kwargs = adapter.prepare(request)
+    try:
+        value = adapter.function(*args, **kwargs)
+    except Exception as exc:
+        response = adapter.finish(request, None, exc)
+    else:
+        response = adapter.finish(request, value, None)
+    if type(response) is Stream:
+        return response
+    return response.status, *frame(response.status, response.headers, response.body, response.checked)

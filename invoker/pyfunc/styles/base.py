@@ -42,7 +42,8 @@ class Adapter:
     adapter that calls one function per request may instead give ``calls(func)`` and
     implement ``prepare(request) -> (args, kwargs)`` and ``finish(request, value, error) ->
     Response``: ``respond`` is then those around the call, and for a ``def`` function
-    pyfunc's HTTP/1.1 server calls them itself, without ASGI (``pyfunc.direct``). A streaming
+    pyfunc's HTTP/1.1 server calls them itself, without ASGI, in the call's worker thread
+    (``pyfunc.direct``): they must not need the event loop. A streaming
     adapter may give them too (Functions Framework: the Flask app in a thread): the server then
     answers the requests it can that way, ``finish`` giving a Response or a ``Stream``, and the
     others through ``asgi``.
