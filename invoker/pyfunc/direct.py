@@ -194,17 +194,10 @@ def dispatch(app: Any, exchange: Any) -> bool:
 
 
 def respond(adapter: Any, request: Request) -> tuple[int, list, bytes] | Stream:
-    """In a worker thread: ``adapter``'s answer to ``request``, as ``Adapter.respond`` makes it
-    (``prepare``, the function, ``finish``), framed: ``(status, headers, body)``, or the
-    ``Stream`` to send. Raises what ``prepare`` or ``finish`` raised (an HTTPError is answered
-    by App.failure as on the ASGI path)."""
-    args, kwargs = adapter.prepare(request)
-    try:
-        value = adapter.function(*args, **kwargs)
-    except Exception as exc:
-        response = adapter.finish(request, None, exc)
-    else:
-        response = adapter.finish(request, value, None)
+    """In a worker thread: ``adapter``'s answer to ``request`` (``Adapter.respond_in_thread``),
+    framed: ``(status, headers, body)``, or the ``Stream`` to send. Raises what the adapter
+    raised (an HTTPError is answered by App.failure as on the ASGI path)."""
+    response = adapter.respond_in_thread(request)
     if type(response) is Stream:
         return response
     return response.status, *frame(response.status, response.headers, response.body, response.checked)

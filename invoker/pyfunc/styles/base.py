@@ -67,15 +67,31 @@ class Adapter:
 
     def calls(self, func: Callable[..., Any]) -> None:
         """Call ``func`` per request, between ``prepare`` and ``finish``: on the event loop when
-        it is ``async def``, else in a worker thread (``pyfunc.runner``)."""
-        self.call = self.runner.wrap(func)
+        it is ``async def``; else ``prepare``, ``func`` and ``finish`` together in a worker
+        thread (``respond_in_thread``, ``pyfunc.runner``)."""
         self.function = func
         self.in_thread = not is_async(func)
+        self.call = self.runner.wrap(self.respond_in_thread if self.in_thread else func)
 
     async def respond(self, request: Request) -> Response:
+        if self.in_thread:
+            return await self.call(request)
         args, kwargs = self.prepare(request)
         try:
             value = await self.call(*args, **kwargs)
+        except Exception as exc:
+            return self.finish(request, None, exc)
+        return self.finish(request, value, None)
+
+    def respond_in_thread(self, request: Request) -> Response | Any:
+        """The answer to ``request`` from a plain ``def`` function, made in the worker thread
+        that calls it: ``prepare``, the call, ``finish``. The style's own work around the call
+        (a CloudEvent's parsing and reply, JSON in and out) is then done by the thread that holds
+        the interpreter lock for the call, instead of the loop and the worker taking turns at it
+        (tools/bench/hot-path-notes.md). Raises what ``prepare`` or ``finish`` raise."""
+        args, kwargs = self.prepare(request)
+        try:
+            value = self.function(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             return self.finish(request, None, exc)
         return self.finish(request, value, None)
