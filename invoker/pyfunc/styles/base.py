@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
-from ..http import Receive, Request, Response, Scope, Send, to_response
+from ..http import Receive, Request, Response, Scope, Send, Stream, to_response
 from ..runner import Runner, is_async
 
 
@@ -83,7 +83,7 @@ class Adapter:
             return self.finish(request, None, exc)
         return self.finish(request, value, None)
 
-    def respond_in_thread(self, request: Request) -> Response | Any:
+    def respond_in_thread(self, request: Request) -> Response | Stream:
         """The answer to ``request`` from a plain ``def`` function, made in the worker thread
         that calls it: ``prepare``, the call, ``finish``. The style's own work around the call
         (a CloudEvent's parsing and reply, JSON in and out) is then done by the thread that holds
