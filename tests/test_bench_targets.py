@@ -33,6 +33,14 @@ def test_rows_are_judged_against_the_issues_goals():
     assert not any("cloudevent" in name for name in rows)  # not measured: no row
 
 
+def test_a_ratio_that_rounds_onto_its_goal_shows_the_digit_that_decides():
+    rows = {name: (goal, measured, met) for name, goal, measured, met in
+            targets(_results(pyfunc_body=1299.6, pyfunc_async=1200.0, pyfunc_cpu=1000.0, pyfunc_cpu_workers=1697.0), {})}
+    assert rows["pyfunc-body req/s vs raw ASGI on uvicorn"] == ("≥ 1.3×", "1.2996×", False)
+    assert rows["pyfunc-async req/s vs raw ASGI on uvicorn"] == ("≥ 1.2×", "1.20×", True)  # exactly the goal
+    assert rows[next(name for name in rows if name.startswith("pyfunc-cpu-workers req/s"))] == ("≥ 1.7×", "1.697×", False)
+
+
 @pytest.mark.parametrize("goal, measured, expected", [
     ("≥ 1.3×", "0.65×", 0.5), ("≤ 5 ms", "10.0 ms", 0.5), ("≤ 0.5×", "0.25×", 2.0),
     ("≤ 0.5×", "0.41× (25 vs 61 MiB)", 0.5 / 0.41), ("yes", "yes", None),
