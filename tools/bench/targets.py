@@ -24,14 +24,14 @@ IDLE_RSS = 0.5  # idle RSS per worker process, ratio to functions-framework's, a
 WORKERS_COLD = 1.15  # cold start with WORKERS processes vs one, at most
 
 
-def shown(value: float, limit: float) -> str:
-    """``value`` as a ratio with 2 decimals, or as many more (up to 6) as it takes not to round
-    it onto ``limit`` while it is not: 1.697 against a goal of 1.7 reads 1.697×, not a missed 1.70×."""
-    for digits in range(2, 7):
-        text = f"{value:.{digits}f}"
+def shown(value: float, limit: float, digits: int = 2, unit: str = "×") -> str:
+    """``value`` with ``digits`` decimals, or as many more (up to 6) as it takes not to round it
+    onto ``limit`` while it is not: 1.697 against a goal of 1.7 reads 1.697×, not a missed 1.70×."""
+    for places in range(digits, 7):
+        text = f"{value:.{places}f}"
         if float(text) != limit or value == limit:
             break
-    return text + "×"
+    return text + unit
 
 
 def targets(results: dict[str, dict], build: dict[str, object]) -> list[tuple[str, str, str, bool]]:
@@ -49,7 +49,7 @@ def targets(results: dict[str, dict], build: dict[str, object]) -> list[tuple[st
     for name in (*NO_FLASK_HELLO, *FLASK_HELLO):
         if name in results:
             p99 = results[name]["p99_ms"]
-            rows.append((f"{name} p99 latency", f"≤ {P99_MS:g} ms", f"{p99:.1f} ms", p99 <= P99_MS))
+            rows.append((f"{name} p99 latency", f"≤ {P99_MS:g} ms", shown(p99, P99_MS, 1, " ms"), p99 <= P99_MS))
     for name, most in COLD.items():
         value = ratio(name, "ff", "cold_ms")
         if value is not None:
