@@ -9,7 +9,8 @@ whole body has arrived, to ``dispatch``: ``Adapter.prepare``, the function and
 answer on the loop when it returned. The style's own work (a CloudEvent's parsing and reply,
 JSON in and out) is then done by the thread that holds the interpreter lock for the call,
 not handed back and forth with the loop thread at every turn: a CloudEvent in and out cost
-22% less CPU a request, the handler template's JSON echo 13% less (tools/bench/hot-path-notes.md).
+16–23% less CPU a request, the handler template's JSON echo 11–23% less (interleaved runs,
+tools/bench/hot-path-notes.md).
 An ``async def`` function keeps the ASGI path: it needs a Task anyway (``asyncio.current_task``,
 ``asyncio.timeout``), and without the rest of the plumbing it measured no faster. A streaming
 style's ``finish`` may give a ``Stream`` (a Functions Framework function's generator response):

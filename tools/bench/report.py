@@ -223,9 +223,9 @@ per request from 33 to 45 µs between two rounds of the same hour.
   `writelines`: in one `write`, 81 → 63 µs CPU a request; then not checked again, as
   `pyfunc.cloudevent` makes them valid, 65 → 61 µs (two interleaved runs). For a `def`
   function the reading and the reply now run in the call's worker thread, with the call,
-  instead of the loop and the worker taking turns at the GIL around it: 146 → 120 and
-  158 → 122 µs CPU a request (two interleaved runs of 6 rounds; the handler's JSON echo
-  76 → 68 and 63 → 55 µs). What is left is what the request asks for: the function in a
+  instead of the loop and the worker taking turns at the GIL around it: 146 → 120,
+  158 → 122 and 182 → 153 µs CPU a request (three interleaved runs of 6 rounds; the handler's
+  JSON echo 76 → 68, 63 → 55 and 98 → 75 µs). What is left is what the request asks for: the function in a
   thread, the event read and checked, the reply's id, time and headers.
 - **p99 ≤ 5 ms**: with 50 connections on one event loop, latency ≈ 50 ÷ req/s (Little's law),
   so p99 follows the CPU a request costs; raw uvicorn's own p99 was {raw_p99} in this run. The
