@@ -61,7 +61,8 @@ class Adapter:
         self.runner = runner
         self.reason = reason
         self.config = config
-        self.call: Callable[..., Any] = _unset
+        self.call: Callable[..., Any] = _unset  # an ``async def`` function, awaited on the loop
+        self.respond_by_thread: Callable[..., Any] = _unset  # ``respond_in_thread`` in a worker thread
         self.function: Callable[..., Any] | None = None  # what ``respond`` calls, set by ``calls``
         self.in_thread = False  # ``function`` is a plain ``def``: called in a worker thread
 
@@ -71,11 +72,14 @@ class Adapter:
         thread (``respond_in_thread``, ``pyfunc.runner``)."""
         self.function = func
         self.in_thread = not is_async(func)
-        self.call = self.runner.wrap(self.respond_in_thread if self.in_thread else func)
-
-    async def respond(self, request: Request) -> Response:
         if self.in_thread:
-            return await self.call(request)
+            self.respond_by_thread = self.runner.wrap(self.respond_in_thread)
+        else:
+            self.call = func
+
+    async def respond(self, request: Request) -> Response | Stream:
+        if self.in_thread:
+            return await self.respond_by_thread(request)
         args, kwargs = self.prepare(request)
         try:
             value = await self.call(*args, **kwargs)
