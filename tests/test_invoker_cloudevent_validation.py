@@ -310,6 +310,17 @@ def test_the_printable_fast_path_agrees_with_the_string_rule_on_every_code_point
     assert not is_string("ok\x85") and not is_string("\U0010ffff") and is_string("\xa0 é €")
 
 
+def test_a_binary_reply_percent_encodes_every_code_point_but_the_header_safe_ones():
+    """HTTP binding 3.1.3.2: a reply's header value keeps printable ASCII but space, '"' and '%'
+    as it is and percent-encodes every other code point; the one-class pattern that finds them
+    must pick exactly those, for every code point."""
+    from pyfunc.cloudevent import _UNSAFE
+
+    safe = {chr(c) for c in range(0x21, 0x7F)} - set(' "%')
+    disagree = [hex(c) for c in range(0x110000) if (_UNSAFE.search(chr(c)) is None) != (chr(c) in safe)]
+    assert disagree == []
+
+
 def test_binary_replies_are_marked_checked_only_with_headers_the_checks_keep_as_they_are():
     """A binary-mode reply's headers skip ``framing.check_headers`` (``Response.checked``): for
     any reply the 1.0 rules accept, they must be exactly what those checks keep, with no

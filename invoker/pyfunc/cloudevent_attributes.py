@@ -52,22 +52,27 @@ def check(attrs: Mapping[str, Any], strings_only: bool = False) -> None:
     """
     for name in REQUIRED:
         value = attrs.get(name)
-        if value is None:
-            raise ValueError(f"required attribute {name} is missing")
-        if type(value) is not str:
-            raise ValueError(f"attribute {name} must be a string, got {type(value).__name__} {value!r}")
-        if not value:
-            raise ValueError(f"attribute {name} must not be empty")
+        if type(value) is not str or not value:
+            _required(name, value)
     if attrs["specversion"] != SPECVERSION:
         raise ValueError(f"specversion {attrs['specversion']!r} is not supported: use {SPECVERSION}")
     for name, value in attrs.items():
         if name not in CORE and NAME.fullmatch(name) is None:
             raise ValueError(f"attribute name {name!r} is not valid: use 1 to 20 lower-case letters and digits")
-        if not strings_only:
+        if not strings_only and (type(value) is not str or not value.isprintable()):  # printable: a String
             _check_type(name, value)
         rule = _FORMS.get(name)
         if rule is not None:
             rule(name, value)
+
+
+def _required(name: str, value: Any) -> None:
+    """Raise ValueError saying why ``value`` may not be the required attribute ``name``."""
+    if value is None:
+        raise ValueError(f"required attribute {name} is missing")
+    if type(value) is not str:
+        raise ValueError(f"attribute {name} must be a string, got {type(value).__name__} {value!r}")
+    raise ValueError(f"attribute {name} must not be empty")
 
 
 def _check_type(name: str, value: Any) -> None:
