@@ -221,7 +221,10 @@ def _to_binary(attrs: Mapping[str, Any], data: Any) -> Response:
     headers = [(b"content-type", (content_type or "application/json").encode("latin-1"))]
     for name, value in attrs.items():
         if name != "datacontenttype" and value is not None:
-            text = value if type(value) is str else ("true" if value else "false") if type(value) is bool else str(value)
+            if type(value) is str:
+                text = value
+            else:
+                text = ("true" if value else "false") if type(value) is bool else str(value)
             if _UNSAFE.search(text) is not None:
                 text = quote(text, safe=_SAFE)
             headers.append((_HEADERS.get(name) or f"ce-{name}".encode("latin-1"), text.encode("ascii")))
