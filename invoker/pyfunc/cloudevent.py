@@ -206,9 +206,9 @@ def encode(attrs: dict[str, Any], data: Any, structured: bool, sender: str = "th
 
 #: Header-safe characters of the HTTP binding (3.1.3.2): printable ASCII but space, '"' and '%'.
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ' "%')
-#: Any other character (one negated class, '"' is 0x22 and '%' 0x25: three times faster a
-#: search than an alternation of the same set).
-_UNSAFE = re.compile(r'[^!#$&-~]')
+#: Any other character: one negated class of ``_SAFE`` (a search three times faster than an
+#: alternation of the same set).
+_UNSAFE = re.compile(f"[^{re.escape(_SAFE)}]")
 #: The header of each core attribute, made once.
 _HEADERS = {name: f"ce-{name}".encode("latin-1") for name in rules.CORE}
 
